@@ -1,0 +1,29 @@
+"""minifast: a small, readable, pure-PyTorch deep-learning framework in the spirit of the fastai course.
+
+`from minifast import *` gives the names the course notebooks use.
+"""
+from .callback import (
+    EVENTS,
+    Callback,
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelTrainException,
+    CancelValidException,
+)
+from .callbacks.core import TrainEvalCallback
+from .callbacks.progress import ProgressCallback
+from .callbacks.recorder import Recorder
+from .data import DataBunch
+from .learner import Learner
+from .metrics import accuracy, accuracy_thresh, error_rate
+from .torch_utils import default_device
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EVENTS", "Callback", "CancelBatchException", "CancelEpochException", "CancelFitException",
+    "CancelTrainException", "CancelValidException", "TrainEvalCallback", "ProgressCallback",
+    "Recorder", "DataBunch", "Learner", "accuracy", "accuracy_thresh", "error_rate",
+    "default_device",
+]

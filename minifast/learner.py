@@ -1,0 +1,409 @@
+"""The Learner: a model, its data, a loss and an optimiser, trained by one small loop with events.
+
+Read `callback.py` first. Everything optional — progress bars, metrics, schedules, clipping,
+early stopping — is a callback; this file only runs the loop and fires the events:
+
+    fit -> epoch -> train (batches) + validate (batches)
+
+Each stage is run by `_with_events`, which fires `before_X`, runs the stage, catches the stage's
+own Cancel exception and fires `after_X`. Ideas: fastai v2 / miniai (the loop), fastai 0.7 (names).
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .callback import (
+    EVENTS,
+    Callback,
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelTrainException,
+    CancelValidException,
+)
+from .callbacks.core import TrainEvalCallback
+from .callbacks.progress import ProgressCallback
+from .callbacks.recorder import Recorder
+from .checkpoint import load_checkpoint, save_checkpoint
+from .hyper import HyperValues, set_hyper, spread_values
+from .metrics import accuracy
+from .torch_utils import default_device, to_device
+
+LossFunc = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Learner:
+    """Train `model` on `data` with `loss_func`, an optimiser from `opt_func`, and callbacks.
+
+    `data` is anything with `train_dl` and `valid_dl` (a `DataBunch`, an `ImageClassifierData`).
+    `layer_groups` splits the model into parts that get their own learning rate (differential
+    learning rates, fastai 0.7): a list of modules; `None` means the whole model is one group.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data,
+        loss_func: Optional[LossFunc] = None,
+        opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
+        metrics: Sequence[Callable] = (accuracy,),
+        cbs: Iterable[Callback] = (),
+        wd: float = 0.01,
+        layer_groups: Optional[Sequence[nn.Module]] = None,
+        path: Union[str, Path] = ".",
+        device: Optional[Union[str, torch.device]] = None,
+    ):
+        self.device = torch.device(device) if device is not None else default_device()
+        self.model = model.to(self.device)
+        self.data = data
+        self.loss_func = loss_func if loss_func is not None else nn.CrossEntropyLoss()
+        self.opt_func, self.metrics, self.wd = opt_func, list(metrics), wd
+        self.layer_groups = list(layer_groups) if layer_groups is not None else [self.model]
+        self.path = Path(path)
+        self.opt: Optional[torch.optim.Optimizer] = None
+        self.training, self.epoch, self.n_epoch, self.start_epoch = False, 0, 0, 0
+        self.cbs: list[Callback] = []
+        self.add_cbs([TrainEvalCallback(), Recorder(), ProgressCallback()])
+        self.add_cbs(cbs)
+
+    # ------------------------------------------------------------------ callbacks
+    def add_cb(self, cb: Callback) -> "Learner":
+        """Register `cb` and give it a reference to this learner; one instance per class name
+        is reachable as an attribute (`learn.recorder`, `learn.progress`)."""
+        cb.learn = self
+        self.cbs.append(cb)
+        self.cbs.sort(key=lambda c: c.order)  # stable: equal orders keep their insertion order
+        return self
+
+    def add_cbs(self, cbs: Iterable[Callback]) -> "Learner":
+        for cb in cbs:
+            self.add_cb(cb)
+        return self
+
+    def remove_cb(self, cb: Callback) -> "Learner":
+        self.cbs.remove(cb)
+        return self
+
+    def remove_cbs(self, cbs: Iterable[Callback]) -> "Learner":
+        for cb in cbs:
+            self.remove_cb(cb)
+        return self
+
+    @contextlib.contextmanager
+    def added_cbs(self, cbs: Iterable[Callback]) -> Iterator["Learner"]:
+        """`with learn.added_cbs([cb]): learn.fit(...)` — the callbacks exist only inside."""
+        cbs = list(cbs)
+        self.add_cbs(cbs)
+        try:
+            yield self
+        finally:
+            self.remove_cbs(cbs)
+
+    def get_cb(self, cls: type) -> Optional[Callback]:
+        """The first registered callback that is an instance of `cls`, or None."""
+        return next((cb for cb in self.cbs if isinstance(cb, cls)), None)
+
+    @property
+    def recorder(self) -> Recorder:
+        return self.get_cb(Recorder)
+
+    @property
+    def sched(self) -> Recorder:
+        """fastai 0.7 name for the recorder: `learn.sched.plot()` after `lr_find`."""
+        return self.recorder
+
+    @property
+    def progress(self) -> Optional[ProgressCallback]:
+        return self.get_cb(ProgressCallback)
+
+    def __call__(self, event: str) -> None:
+        """Fire `event`: call that method of every callback that has it, lowest `order` first."""
+        for cb in self.cbs:
+            method = getattr(cb, event, None)
+            if method is None:
+                continue
+            try:
+                method()
+            except (CancelBatchException, CancelTrainException, CancelValidException,
+                    CancelEpochException, CancelFitException, KeyboardInterrupt):
+                raise
+            except Exception as e:
+                # Keep the original exception and traceback; only say where it came from.
+                e.add_note(f"(raised in callback {cb.name}.{event})")
+                raise
+
+    def show_training_loop(self) -> None:
+        """Print which callbacks run at each event, in order: the loop, made visible."""
+        for event in EVENTS:
+            names = [cb.name for cb in self.cbs if hasattr(cb, event)]
+            print(f"{event:<16} {', '.join(names) if names else '-'}")
+
+    # ------------------------------------------------------------------ optimiser & hypers
+    def create_opt(self) -> torch.optim.Optimizer:
+        """One parameter group per layer group, so each can get its own lr and weight decay.
+
+        Frozen parameters stay in the optimiser: with `requires_grad=False` their `.grad` is
+        None and PyTorch's optimisers skip them entirely — no update and no weight decay.
+        """
+        groups, seen = [], set()
+        for group in self.layer_groups:
+            params = [p for p in _params(group) if id(p) not in seen]
+            seen.update(id(p) for p in params)
+            groups.append({"params": params})
+        leftover = [p for p in self.model.parameters() if id(p) not in seen]
+        if leftover:  # parameters no group claimed would silently never train
+            raise ValueError(f"layer_groups miss {len(leftover)} of the model's parameter tensors;"
+                             " every parameter must belong to exactly one layer group")
+        self.opt = self.opt_func(groups, lr=1e-3, weight_decay=self.wd)
+        return self.opt
+
+    def set_hyper(self, name: str, values: HyperValues) -> None:
+        """Set hyper-parameter `name` ('lr', 'mom', 'wd', ...) for every param group.
+
+        `values` is a float (all groups), a list/array (one per group) or `slice(lo, hi)`.
+        """
+        if self.opt is None:
+            self.create_opt()
+        set_hyper(self.opt, name, spread_values(values, len(self.opt.param_groups), name))
+
+    # ------------------------------------------------------------------ the loop
+    def fit(
+        self,
+        lrs: HyperValues,
+        n_cycle: int = 1,
+        cycle_len: Optional[float] = None,
+        cycle_mult: float = 1,
+        wds: Optional[HyperValues] = None,
+        cbs: Iterable[Callback] = (),
+        cycle_save_name: Optional[str] = None,
+    ) -> None:
+        """Train: `n_cycle` epochs at constant `lrs`, or SGDR cycles when `cycle_len` is given.
+
+        fastai 0.7 semantics: cycle i lasts `cycle_len * cycle_mult**i` epochs, each a half cosine
+        from `lrs` to 0 (SGDR: Loshchilov & Hutter 2017). `cbs` are used for this fit only.
+        """
+        cbs = list(cbs)
+        if cycle_len is None:
+            n_epoch = n_cycle
+        else:
+            from .schedule import SGDR, sgdr_n_epochs  # imported here: schedule.py builds on this file
+
+            n_epoch = sgdr_n_epochs(n_cycle, cycle_len, cycle_mult)
+            cbs.append(SGDR(lrs, n_cycle, cycle_len, cycle_mult, cycle_save_name))
+        self.fit_epochs(n_epoch, lrs, wds, cbs)
+
+    def fit_one_cycle(
+        self,
+        n_epochs: int,
+        max_lr: HyperValues,
+        div: float = 25.0,
+        pct_start: float = 0.3,
+        moms: tuple[float, float] = (0.95, 0.85),
+        final_div: float = 1e4,
+        wds: Optional[HyperValues] = None,
+        cbs: Iterable[Callback] = (),
+    ) -> None:
+        """1cycle policy (Smith 2018): lr warms up then anneals, momentum does the opposite."""
+        from .schedule import OneCycle
+
+        one_cycle = OneCycle(max_lr, div=div, pct_start=pct_start, moms=moms, final_div=final_div)
+        self.fit_epochs(n_epochs, max_lr, wds, [*cbs, one_cycle])
+
+    def lr_find(self, start_lr: float = 1e-5, end_lr: float = 10, num_it: Optional[int] = None,
+                linear: bool = False) -> None:
+        """Sweep the lr upwards over one epoch (or `num_it` batches), recording the loss, then
+        put the model and optimiser back as they were. Then: `learn.sched.plot()`."""
+        from .schedule import LRFinder
+
+        finder = LRFinder(start_lr, end_lr, num_it, linear)
+        n_epoch = 1 if num_it is None else -(-num_it // max(len(self.data.train_dl), 1))
+        self.fit_epochs(n_epoch, start_lr, None, [finder])
+
+    def fit_epochs(self, n_epoch: int, lrs: HyperValues, wds: Optional[HyperValues] = None,
+                   cbs: Iterable[Callback] = (), start_epoch: int = 0) -> None:
+        """The loop itself: `n_epoch` epochs, each training then validation, with events.
+
+        `start_epoch` > 0 resumes a run part-way (the schedules read `epoch` to know where they
+        are). `cbs` are added for this call only.
+        """
+        _check_dl(self.data.train_dl, "train_dl")
+        if self.opt is None:
+            self.create_opt()
+        self.set_hyper("lr", lrs)
+        self.set_hyper("wd", self.wd if wds is None else wds)
+        self.n_epoch, self.start_epoch = n_epoch, start_epoch
+        with self.added_cbs(cbs):
+            try:
+                self("before_fit")
+                self._do_fit()
+            except CancelFitException:
+                pass
+            finally:
+                # In `finally`: even Ctrl-C or an error closes progress bars and lets callbacks
+                # (lr_find, early stopping) put the model back before the exception goes on.
+                self("after_fit")
+
+    def _with_events(self, stage: Callable[[], None], name: str, cancel: type) -> None:
+        """Fire before_<name>, run `stage`, swallow its own Cancel exception, fire after_<name>."""
+        try:
+            self(f"before_{name}")
+            stage()
+        except cancel:
+            pass
+        self(f"after_{name}")
+
+    def _do_fit(self) -> None:
+        for self.epoch in range(self.start_epoch, self.n_epoch):
+            self._with_events(self._do_epoch, "epoch", CancelEpochException)
+
+    def _do_epoch(self) -> None:
+        self.training, self.dl = True, self.data.train_dl
+        self._with_events(self._all_batches, "train", CancelTrainException)
+        valid_dl = getattr(self.data, "valid_dl", None)
+        if valid_dl is not None and len(valid_dl) > 0:
+            self.training, self.dl = False, valid_dl
+            with torch.no_grad():
+                self._with_events(self._all_batches, "validate", CancelValidException)
+
+    def _all_batches(self) -> None:
+        self.n_iter = len(self.dl)
+        for self.iter, batch in enumerate(self.dl):
+            self.xb, self.yb = to_device(batch, self.device)
+            self._with_events(self._do_one_batch, "batch", CancelBatchException)
+
+    def _do_one_batch(self) -> None:
+        self.pred = self.model(self.xb)
+        self("after_pred")
+        self.loss = self.loss_func(self.pred, self.yb)
+        self("after_loss")
+        if not self.training:
+            return
+        self("before_backward")
+        self.loss.backward()
+        self("before_step")
+        self.opt.step()
+        self("after_step")
+        self.opt.zero_grad(set_to_none=True)
+
+    # ------------------------------------------------------------------ freezing
+    def freeze_to(self, n: int) -> None:
+        """Freeze layer groups [0, n) and unfreeze the rest (fastai 0.7: `freeze_to(-1)`
+        trains only the last group, the head)."""
+        n_groups = len(self.layer_groups)
+        if not -n_groups <= n <= n_groups:
+            raise ValueError(f"freeze_to({n}): this learner has {n_groups} layer groups")
+        n = n % n_groups if n < 0 else n
+        for i, group in enumerate(self.layer_groups):
+            for p in _params(group):
+                p.requires_grad_(i >= n)
+
+    def freeze(self) -> None:
+        """Train only the last layer group (the head)."""
+        self.freeze_to(-1)
+
+    def unfreeze(self) -> None:
+        """Train every layer group."""
+        self.freeze_to(0)
+
+    # ------------------------------------------------------------------ inference
+    def get_preds(self, dl: Optional[DataLoader] = None, activation: Optional[Callable] = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predictions and targets for `dl` (default: the validation set), on the CPU.
+
+        `activation` defaults to softmax for a cross-entropy loss (so rows are probabilities),
+        identity otherwise. No callbacks run: this is plain inference in eval mode.
+        """
+        dl = self.data.valid_dl if dl is None else dl
+        _check_dl(dl, "dl")
+        if activation is None:
+            activation = _default_activation(self.loss_func)
+        was_training = self.model.training
+        self.model.eval()
+        preds, targs = [], []
+        try:
+            with torch.no_grad():
+                for batch in dl:
+                    xb, yb = to_device(batch, self.device)
+                    preds.append(activation(self.model(xb)).float().cpu())
+                    targs.append(yb.cpu())
+        finally:
+            self.model.train(was_training)
+        return torch.cat(preds), torch.cat(targs)
+
+    def predict(self, dl: Optional[DataLoader] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """fastai 0.7 name: `(probs, targets)` for `dl`, by default the validation set."""
+        return self.get_preds(dl)
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, name: str, with_opt: bool = True, **extra) -> Path:
+        """Write model (and optimiser) state to `<path>/models/<name>.pth`, atomically."""
+        state = {"model": self.model.state_dict()}
+        if with_opt and self.opt is not None:
+            state["opt"] = self.opt.state_dict()
+        state.update(extra)
+        return save_checkpoint(state, self.path / "models" / f"{name}.pth")
+
+    def load(self, name: str, with_opt: bool = True) -> dict:
+        """Load what `save(name)` wrote; refuses (and changes nothing) on any mismatch."""
+        state = load_checkpoint(self.path / "models" / f"{name}.pth", self.model)
+        self.model.load_state_dict(state["model"])
+        if with_opt and "opt" in state:
+            if self.opt is None:
+                self.create_opt()
+            self.opt.load_state_dict(state["opt"])
+        return state
+
+    # ------------------------------------------------------------------ misc
+    @contextlib.contextmanager
+    def silent(self) -> Iterator["Learner"]:
+        """`with learn.silent(): learn.fit(...)` — no progress bars, no printed table."""
+        progress = self.progress
+        if progress is not None:
+            self.remove_cb(progress)
+        try:
+            yield self
+        finally:
+            if progress is not None:
+                self.add_cb(progress)
+
+    def summary(self) -> str:
+        """A short text description: layer groups, parameter counts, trainable or frozen."""
+        lines = [f"{type(self.model).__name__} on {self.device}"]
+        for i, group in enumerate(self.layer_groups):
+            params = list(_params(group))
+            n = sum(p.numel() for p in params)
+            n_train = sum(p.numel() for p in params if p.requires_grad)
+            lines.append(f"  group {i}: {n:,} parameters, {n_train:,} trainable")
+        lines.append(f"  callbacks: {', '.join(cb.name for cb in self.cbs)}")
+        text = "\n".join(lines)
+        print(text)
+        return text
+
+
+def _params(group: Union[nn.Module, Sequence]) -> Iterator[nn.Parameter]:
+    """Parameters of a layer group given as a module or a list of modules/parameters."""
+    if isinstance(group, nn.Module):
+        yield from group.parameters()
+        return
+    for item in group:
+        if isinstance(item, nn.Module):
+            yield from item.parameters()
+        else:
+            yield item
+
+
+def _check_dl(dl, what: str) -> None:
+    if dl is None or len(dl) == 0:
+        raise ValueError(f"{what} is empty (0 batches): give the DataLoader at least one batch"
+                         " (with drop_last=True, the data set must hold at least batch_size items)")
+
+
+def _default_activation(loss_func) -> Callable[[torch.Tensor], torch.Tensor]:
+    is_ce = isinstance(loss_func, nn.CrossEntropyLoss) or loss_func is torch.nn.functional.cross_entropy
+    return (lambda out: torch.softmax(out, dim=1)) if is_ce else (lambda out: out)
