@@ -27,3 +27,10 @@ __all__ = [
     "Recorder", "DataBunch", "Learner", "accuracy", "accuracy_thresh", "error_rate",
     "default_device",
 ]
+
+# Each area of the library adds its public names below its own marker line.
+# --- schedules and the LR finder (schedule.py)
+# --- training controls (callbacks/: clip, tracker, precision, logger, tracer; seeding)
+# --- vision data (data/)
+# --- transfer learning (vision/)
+# --- distributed training and tuning

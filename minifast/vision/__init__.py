@@ -1,0 +1,1 @@
+"""Vision: pretrained backbones, heads, layer groups, ConvLearner, precompute, TTA, interpretation."""
