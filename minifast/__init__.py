@@ -15,6 +15,7 @@ from .callbacks.core import TrainEvalCallback
 from .callbacks.progress import ProgressCallback
 from .callbacks.recorder import Recorder
 from .data import DataBunch
+from .data.samples import mnist_sample_data
 from .learner import Learner
 from .metrics import accuracy, accuracy_thresh, error_rate
 from .torch_utils import default_device
@@ -25,7 +26,7 @@ __all__ = [
     "EVENTS", "Callback", "CancelBatchException", "CancelEpochException", "CancelFitException",
     "CancelTrainException", "CancelValidException", "TrainEvalCallback", "ProgressCallback",
     "Recorder", "DataBunch", "Learner", "accuracy", "accuracy_thresh", "error_rate",
-    "default_device",
+    "default_device", "mnist_sample_data",
 ]
 
 # Each area of the library adds its public names below its own marker line.
