@@ -1,0 +1,201 @@
+"""The callback core: event order, Cancel exceptions, ordering, dispatch errors."""
+import pytest
+import torch
+
+from minifast import (
+    EVENTS,
+    Callback,
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelTrainException,
+    CancelValidException,
+)
+from tests.conftest import synth_learner
+
+
+class EventLog(Callback):
+    """Records the name of every event it sees, written out as a user would."""
+
+    def __init__(self):
+        self.seen = []
+
+    def before_fit(self):
+        self.seen.append("before_fit")
+
+    def before_epoch(self):
+        self.seen.append("before_epoch")
+
+    def before_train(self):
+        self.seen.append("before_train")
+
+    def before_batch(self):
+        self.seen.append("before_batch")
+
+    def after_pred(self):
+        self.seen.append("after_pred")
+
+    def after_loss(self):
+        self.seen.append("after_loss")
+
+    def before_backward(self):
+        self.seen.append("before_backward")
+
+    def before_step(self):
+        self.seen.append("before_step")
+
+    def after_step(self):
+        self.seen.append("after_step")
+
+    def after_batch(self):
+        self.seen.append("after_batch")
+
+    def after_train(self):
+        self.seen.append("after_train")
+
+    def before_validate(self):
+        self.seen.append("before_validate")
+
+    def after_validate(self):
+        self.seen.append("after_validate")
+
+    def after_epoch(self):
+        self.seen.append("after_epoch")
+
+    def after_fit(self):
+        self.seen.append("after_fit")
+
+
+BATCH = ["before_batch", "after_pred", "after_loss", "before_backward", "before_step",
+         "after_step", "after_batch"]
+VALID_BATCH = ["before_batch", "after_pred", "after_loss", "after_batch"]
+
+
+def test_event_order_one_epoch_two_train_one_valid_batch():
+    learn = synth_learner(n_train=32, n_valid=16, bs=16)  # 2 train batches, 1 valid batch
+    log = EventLog()
+    learn.fit(0.1, 1, cbs=[log])
+    assert log.seen == (["before_fit", "before_epoch", "before_train"] + BATCH + BATCH
+                        + ["after_train", "before_validate"] + VALID_BATCH
+                        + ["after_validate", "after_epoch", "after_fit"])
+
+
+class Raiser(Callback):
+    """Raise `exc` at `event` (once per batch index given, or every time)."""
+
+    order = -20  # before the log, so a cancelled event is never logged
+
+    def __init__(self, event, exc, only_iter=None):
+        self.event, self.exc, self.only_iter = event, exc, only_iter
+        setattr(self, event, self._raise)
+
+    def _raise(self):
+        if self.only_iter is None or (self.learn.training and self.learn.iter == self.only_iter):
+            raise self.exc()
+
+
+def run_with(event, exc, only_iter=None):
+    learn = synth_learner(n_train=32, n_valid=16, bs=16)
+    log = EventLog()
+    learn.fit(0.1, 1, cbs=[Raiser(event, exc, only_iter), log])
+    return log.seen, learn
+
+
+def test_cancel_batch_skips_rest_of_batch_only():
+    seen, _ = run_with("after_loss", CancelBatchException)
+    # every batch stops after its loss: no backward/step, but after_batch still fires
+    cut = ["before_batch", "after_pred", "after_batch"]
+    assert seen == (["before_fit", "before_epoch", "before_train"] + cut + cut
+                    + ["after_train", "before_validate"] + cut
+                    + ["after_validate", "after_epoch", "after_fit"])
+
+
+def test_cancel_train_skips_rest_of_training_then_validates():
+    seen, _ = run_with("before_batch", CancelTrainException, only_iter=0)
+    assert seen == (["before_fit", "before_epoch", "before_train", "after_train",
+                     "before_validate"] + VALID_BATCH + ["after_validate", "after_epoch", "after_fit"])
+
+
+def test_cancel_valid_skips_validation_only():
+    seen, _ = run_with("before_validate", CancelValidException)
+    assert seen == (["before_fit", "before_epoch", "before_train"] + BATCH + BATCH
+                    + ["after_train", "after_validate", "after_epoch", "after_fit"])
+
+
+def test_cancel_epoch_skips_rest_of_epoch():
+    seen, _ = run_with("after_train", CancelEpochException)
+    assert seen == (["before_fit", "before_epoch", "before_train"] + BATCH + BATCH
+                    + ["after_epoch", "after_fit"])
+
+
+def test_cancel_fit_stops_everything_but_after_fit():
+    seen, _ = run_with("before_step", CancelFitException, only_iter=1)
+    assert seen == (["before_fit", "before_epoch", "before_train"] + BATCH
+                    + ["before_batch", "after_pred", "after_loss", "before_backward", "after_fit"])
+
+
+def test_after_fit_runs_when_an_error_escapes():
+    learn = synth_learner()
+    log = EventLog()
+    with pytest.raises(ZeroDivisionError) as info:
+        learn.fit(0.1, 1, cbs=[Raiser("after_pred", ZeroDivisionError), log])
+    assert log.seen[-1] == "after_fit"
+    # the same exception, with a note naming the callback and event
+    assert any("Raiser.after_pred" in note for note in info.value.__notes__)
+
+
+def test_callbacks_run_sorted_by_order():
+    calls = []
+
+    class Tag(Callback):
+        def __init__(self, order, tag):
+            self.order, self.tag = order, tag
+
+        def before_fit(self):
+            calls.append(self.tag)
+
+    learn = synth_learner()
+    learn.fit(0.1, 1, cbs=[Tag(5, "c"), Tag(-5, "a"), Tag(0, "b")])
+    assert calls == ["a", "b", "c"]
+    assert [cb.order for cb in learn.cbs] == sorted(cb.order for cb in learn.cbs)
+
+
+def test_fit_cbs_are_for_one_fit_only():
+    learn = synth_learner()
+    log = EventLog()
+    learn.fit(0.1, 1, cbs=[log])
+    assert log not in learn.cbs
+    n = len(log.seen)
+    learn.fit(0.1, 1)
+    assert len(log.seen) == n
+
+
+def test_added_cbs_context_and_add_remove():
+    learn = synth_learner()
+    log = EventLog()
+    with learn.added_cbs([log]):
+        assert log in learn.cbs and log.learn is learn
+    assert log not in learn.cbs
+    learn.add_cb(log)
+    assert learn.get_cb(EventLog) is log
+    learn.remove_cb(log)
+    assert learn.get_cb(EventLog) is None
+
+
+def test_show_training_loop_lists_callbacks_per_event(capsys):
+    learn = synth_learner()
+    learn.show_training_loop()
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(EVENTS)
+    assert "Recorder" in next(line for line in lines if line.startswith("after_loss"))
+
+
+def test_a_callback_can_change_the_loss():
+    class ZeroLoss(Callback):
+        def after_loss(self):
+            self.learn.loss = self.learn.loss * 0
+
+    learn = synth_learner()
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    learn.fit(0.1, 1, cbs=[ZeroLoss()])
+    assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))
