@@ -31,7 +31,10 @@ from .callbacks.core import TrainEvalCallback
 from .callbacks.progress import ProgressCallback
 from .callbacks.recorder import Recorder
 from .checkpoint import load_checkpoint, save_checkpoint
+from .distributed import save_on_main, unwrap_model
 from .hyper import HyperValues, set_hyper, spread_values
+from .interrupt import deferred_interrupt
+from .resume import resume_training, training_state
 from .metrics import accuracy
 from .torch_utils import default_device, to_device
 
@@ -182,11 +185,13 @@ class Learner:
         wds: Optional[HyperValues] = None,
         cbs: Iterable[Callback] = (),
         cycle_save_name: Optional[str] = None,
+        resume: Optional[str] = None,
     ) -> None:
         """Train: `n_cycle` epochs at constant `lrs`, or SGDR cycles when `cycle_len` is given.
 
         fastai 0.7 semantics: cycle i lasts `cycle_len * cycle_mult**i` epochs, each a half cosine
         from `lrs` to 0 (SGDR: Loshchilov & Hutter 2017). `cbs` are used for this fit only.
+        `resume=name` continues the run saved as `name` (see docs/fault_tolerance.md).
         """
         cbs = list(cbs)
         if cycle_len is None:
@@ -196,7 +201,8 @@ class Learner:
 
             n_epoch = sgdr_n_epochs(n_cycle, cycle_len, cycle_mult)
             cbs.append(SGDR(lrs, n_cycle, cycle_len, cycle_mult, cycle_save_name))
-        self.fit_epochs(n_epoch, lrs, wds, cbs)
+        start_epoch = resume_training(self, resume, n_epoch) if resume else 0
+        self.fit_epochs(n_epoch, lrs, wds, cbs, start_epoch)
 
     def fit_one_cycle(
         self,
@@ -208,12 +214,16 @@ class Learner:
         final_div: float = 1e4,
         wds: Optional[HyperValues] = None,
         cbs: Iterable[Callback] = (),
+        resume: Optional[str] = None,
     ) -> None:
-        """1cycle policy (Smith 2018): lr warms up then anneals, momentum does the opposite."""
+        """1cycle policy (Smith 2018): lr warms up then anneals, momentum does the opposite.
+
+        `resume=name` continues the run saved as `name` (see docs/fault_tolerance.md)."""
         from .schedule import OneCycle
 
         one_cycle = OneCycle(max_lr, div=div, pct_start=pct_start, moms=moms, final_div=final_div)
-        self.fit_epochs(n_epochs, max_lr, wds, [*cbs, one_cycle])
+        start_epoch = resume_training(self, resume, n_epochs) if resume else 0
+        self.fit_epochs(n_epochs, max_lr, wds, [*cbs, one_cycle], start_epoch)
 
     def lr_find(self, start_lr: float = 1e-5, end_lr: float = 10, num_it: Optional[int] = None,
                 linear: bool = False) -> None:
@@ -235,6 +245,7 @@ class Learner:
         _check_dl(self.data.train_dl, "train_dl")
         if self.opt is None:
             self.create_opt()
+        self.opt.zero_grad(set_to_none=True)  # a fit stopped after backward (Ctrl-C) left grads
         self.set_hyper("lr", lrs)
         self.set_hyper("wd", self.wd if wds is None else wds)
         self.n_epoch, self.start_epoch = n_epoch, start_epoch
@@ -287,7 +298,8 @@ class Learner:
         self("before_backward")
         self.loss.backward()
         self("before_step")
-        self.opt.step()
+        with deferred_interrupt():  # Ctrl-C waits for the step to finish: no half-updated weights
+            self.opt.step()
         self("after_step")
         self.opt.zero_grad(set_to_none=True)
 
@@ -342,17 +354,21 @@ class Learner:
 
     # ------------------------------------------------------------------ save / load
     def save(self, name: str, with_opt: bool = True, **extra) -> Path:
-        """Write model (and optimiser) state to `<path>/models/<name>.pth`, atomically."""
-        state = {"model": self.model.state_dict()}
+        """Write model (and optimiser) state to `<path>/models/<name>.pth`, atomically.
+
+        Under DDP every rank calls it and only rank 0 writes (see distributed.py)."""
+        state = {"model": unwrap_model(self.model).state_dict()}
         if with_opt and self.opt is not None:
             state["opt"] = self.opt.state_dict()
+        state.update(training_state(self))  # epochs done + RNG states: what resume needs
         state.update(extra)
-        return save_checkpoint(state, self.path / "models" / f"{name}.pth")
+        return save_on_main(state, self.path / "models" / f"{name}.pth")
 
     def load(self, name: str, with_opt: bool = True) -> dict:
         """Load what `save(name)` wrote; refuses (and changes nothing) on any mismatch."""
-        state = load_checkpoint(self.path / "models" / f"{name}.pth", self.model)
-        self.model.load_state_dict(state["model"])
+        model = unwrap_model(self.model)  # the plain model, also while DDP wraps it
+        state = load_checkpoint(self.path / "models" / f"{name}.pth", model)
+        model.load_state_dict(state["model"])
         if with_opt and "opt" in state:
             if self.opt is None:
                 self.create_opt()
@@ -371,6 +387,12 @@ class Learner:
         finally:
             if progress is not None:
                 self.add_cb(progress)
+
+    def distrib(self, find_unused_parameters: bool = False) -> contextlib.AbstractContextManager:
+        """`with learn.distrib(): learn.fit(...)` — DDP under torchrun (docs/distributed.md)."""
+        from .callbacks.distributed import distrib
+
+        return distrib(self, find_unused_parameters)
 
     def summary(self) -> str:
         """A short text description: layer groups, parameter counts, trainable or frozen."""

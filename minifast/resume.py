@@ -1,0 +1,66 @@
+"""Checkpoint-and-resume: what a checkpoint must hold for a resumed run to equal an unbroken one.
+
+Model and optimiser state are not enough. A resumed run must also know how many epochs are done
+(the schedules are functions of `pct_train = epoch / n_epoch`, so the epoch count *is* the
+schedule position) and must draw the same random numbers — the next epoch's shuffle, dropout
+masks, augmentations — which needs every generator's state. `learn.save` stores `training_state`
+beside the weights; `learn.fit(..., resume=name)` calls `resume_training`, which loads it all and
+returns the epoch to start from. Idea: Lightning's and fastai's "resume from checkpoint".
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .seed import get_rng_states, set_rng_states
+
+if TYPE_CHECKING:
+    from .learner import Learner
+
+
+def epochs_done(learn: "Learner") -> int:
+    """Epochs completed so far in the current (or last) fit: the last Recorder row's epoch + 1.
+
+    The Recorder writes a row at the end of each epoch, so a fit stopped mid-epoch (Ctrl-C)
+    counts only its whole epochs.
+    """
+    recorder = learn.recorder
+    rows = getattr(recorder, "values", None) if recorder is not None else None
+    return int(rows[-1][0]) + 1 if rows else learn.start_epoch
+
+
+def _named_dls(learn: "Learner") -> dict[str, Any]:
+    dls = {"train_dl": learn.data.train_dl}
+    if getattr(learn.data, "valid_dl", None) is not None:
+        dls["valid_dl"] = learn.data.valid_dl
+    return dls
+
+
+def training_state(learn: "Learner") -> dict[str, Any]:
+    """The entries `learn.save` adds to a checkpoint: epochs done, planned epochs, RNG states."""
+    return {"epoch": epochs_done(learn), "n_epoch": learn.n_epoch,
+            "rng": get_rng_states(_named_dls(learn))}
+
+
+def resume_training(learn: "Learner", name: str, n_epoch: int) -> int:
+    """Load checkpoint `name` (model, optimiser, RNG states) and return the epoch to restart at.
+
+    Called by `fit(..., resume=name)` before the loop starts, so that the first random draw of
+    the resumed run is the one the unbroken run made at that epoch boundary.
+    """
+    from .checkpoint import check_state_dict, read_checkpoint
+
+    path = learn.path / "models" / f"{name}.pth"
+    saved = read_checkpoint(path)  # read (and refuse) before anything changes
+    if "epoch" not in saved or "rng" not in saved:
+        raise ValueError(f"{path} has no training state (epoch, RNG states) to resume from: it was "
+                         "not written by learn.save / SaveModel; use learn.load(name) to load weights")
+    if "opt" not in saved:
+        raise ValueError(f"{path} was saved with with_opt=False: resuming needs the optimiser state")
+    start = int(saved["epoch"])
+    if start >= n_epoch:
+        raise ValueError(f"checkpoint {name!r} has {start} epoch(s) done, so a fit of {n_epoch} "
+                         f"epoch(s) has nothing left to do: ask for more than {start} epochs")
+    check_state_dict(learn.model, saved["model"], str(path))  # refuse before changing anything
+    set_rng_states(saved["rng"], _named_dls(learn))  # checks the DataLoaders, then restores
+    learn.load(name, with_opt=True)
+    return start
