@@ -8,6 +8,8 @@ under a microsecond per batch (tqdm itself decides when to redraw), so the loop 
 """
 from __future__ import annotations
 
+import os
+
 from tqdm.auto import tqdm
 
 from ..callback import Callback
@@ -35,7 +37,10 @@ class ProgressCallback(Callback):
         self._close_bar()
         learn = self.learn
         desc = f"epoch {learn.epoch + 1}/{learn.n_epoch} {phase}"
-        self.bar = tqdm(total=len(learn.dl), desc=desc, leave=False, dynamic_ncols=True)
+        # TQDM_DISABLE=1 hides the bars (the table still prints); tqdm's notebook widget
+        # ignores that variable by itself, so it is passed on here.
+        self.bar = tqdm(total=len(learn.dl), desc=desc, leave=False, dynamic_ncols=True,
+                        disable=os.environ.get("TQDM_DISABLE", "") not in ("", "0"))
 
     def after_batch(self):
         if self.bar is not None:
