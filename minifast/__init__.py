@@ -31,6 +31,15 @@ __all__ = [
 
 # Each area of the library adds its public names below its own marker line.
 # --- schedules and the LR finder (schedule.py)
+from .schedule import (
+    SGDR, LRFinder, OneCycle, ParamScheduler, combine_scheds, lr_suggestions, sched_cos, sched_exp,
+    sched_lin, sched_no, sgdr_n_epochs,
+)
+from .schedule_preview import plot_schedule, preview_fit, preview_one_cycle, schedule_values
+
+__all__ += ["SGDR", "LRFinder", "OneCycle", "ParamScheduler", "combine_scheds", "lr_suggestions",
+            "sched_cos", "sched_exp", "sched_lin", "sched_no", "sgdr_n_epochs", "plot_schedule",
+            "preview_fit", "preview_one_cycle", "schedule_values"]
 # --- training controls (callbacks/: clip, tracker, precision, logger, tracer; seeding)
 # --- vision data (data/)
 # --- transfer learning (vision/)

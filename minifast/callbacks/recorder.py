@@ -96,7 +96,7 @@ class Recorder(Callback):
     def smooth_losses(self, beta: float = 0.98) -> np.ndarray:
         """Exponential moving average of the losses, debiased (as Adam debiases its moments)."""
         out, avg = [], 0.0
-        for i, loss in enumerate(self.loss_values(), start=1):
+        for i, loss in enumerate(self.loss_values().astype(np.float64), start=1):  # as LRFinder
             avg = beta * avg + (1 - beta) * loss
             out.append(avg / (1 - beta**i))
         return np.array(out)

@@ -1,0 +1,282 @@
+"""Schedules: pure functions of the position in training, and the callbacks that apply them.
+
+Read after `learner.py`. A schedule is a plain function `pos -> value` with `pos` in [0, 1]; SGDR
+and one-cycle are *compositions* of the four basic ones, so each can be tested (and plotted)
+without a model. The callbacks only turn "which batch is this?" into a position and write the
+values into the optimiser before each training batch:
+
+    ParamScheduler  any hyper-parameter from any schedule function (fastai v2)
+    SGDR            fit(lrs, n_cycle, cycle_len, cycle_mult): cosine with restarts (fastai 0.7)
+    OneCycle        fit_one_cycle: lr up then down, momentum the other way (Smith 2018)
+    LRFinder        lr_find: exponential lr sweep that restores the model afterwards
+
+Values can be floats or numpy arrays (one per param group): `sched_cos(lrs, 0, pos)` anneals
+every group's lr together, so differential learning rates keep their ratios.
+"""
+from __future__ import annotations
+
+import bisect
+import copy
+import math
+from functools import partial
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from .callback import Callback, CancelFitException, CancelValidException
+from .hyper import HyperValues, set_hyper, spread_values
+
+Value = Union[float, np.ndarray]
+Schedule = Callable[[float], Value]
+
+
+# ---------------------------------------------------------------------- pure schedule functions
+def sched_no(start: Value, end: Value, pos: float) -> Value:
+    """Constant: `start` everywhere (`end` is ignored; the signature matches the others)."""
+    return start
+
+
+def sched_lin(start: Value, end: Value, pos: float) -> Value:
+    """Straight line from `start` (pos 0) to `end` (pos 1)."""
+    return start + pos * (end - start)
+
+
+def sched_cos(start: Value, end: Value, pos: float) -> Value:
+    """Half a cosine from `start` to `end`: flat at both ends, steepest in the middle.
+
+    Written as PyTorch's `_annealing_cos` writes it, so one-cycle matches `OneCycleLR` closely.
+    """
+    return end + (start - end) / 2 * (math.cos(math.pi * pos) + 1)
+
+
+def sched_exp(start: Value, end: Value, pos: float) -> Value:
+    """Geometric from `start` to `end` (a straight line on a log axis): the LR finder's sweep."""
+    return start * (end / start) ** pos
+
+
+def combine_scheds(pcts: Sequence[float], scheds: Sequence[Schedule]) -> Schedule:
+    """One schedule made of several: `scheds[i]` runs over the next `pcts[i]` of the position.
+
+    Each part sees its own position 0 -> 1. Idea: fastai v2 `combine_scheds`.
+    """
+    if len(pcts) != len(scheds) or not scheds:
+        raise ValueError(f"combine_scheds: {len(pcts)} pcts for {len(scheds)} schedules; "
+                         "give one fraction of training per schedule")
+    if abs(sum(pcts) - 1) > 1e-6:
+        raise ValueError(f"combine_scheds: pcts {list(pcts)} sum to {sum(pcts):.6g}, not 1")
+    starts = [0.0, *np.cumsum(pcts[:-1]).tolist()]  # where each part begins
+
+    def combined(pos: float) -> Value:
+        i = min(max(bisect.bisect_right(starts, pos) - 1, 0), len(scheds) - 1)
+        width = pcts[i]
+        return scheds[i]((pos - starts[i]) / width if width > 0 else 1.0)
+
+    return combined
+
+
+# ---------------------------------------------------------------------- SGDR (fastai 0.7)
+def sgdr_cycle_epochs(n_cycle: int, cycle_len: int, cycle_mult: int = 1) -> list[int]:
+    """Epochs in each SGDR cycle: cycle i lasts `cycle_len * cycle_mult**i` epochs."""
+    n_cycle = _whole(n_cycle, "n_cycle")
+    cycle_len, cycle_mult = _whole(cycle_len, "cycle_len"), _whole(cycle_mult, "cycle_mult")
+    return [cycle_len * cycle_mult**i for i in range(n_cycle)]
+
+
+def sgdr_n_epochs(n_cycle: int, cycle_len: int, cycle_mult: int = 1) -> int:
+    """Epochs trained by `fit(lrs, n_cycle, cycle_len, cycle_mult)`.
+
+    fastai 0.7's `sum_geom`: cycle_len * (mult**n_cycle - 1) / (mult - 1), or cycle_len * n_cycle
+    when mult is 1. `fit(1e-2, 3, cycle_len=1, cycle_mult=2)` trains 1 + 2 + 4 = 7 epochs.
+    """
+    return sum(sgdr_cycle_epochs(n_cycle, cycle_len, cycle_mult))
+
+
+def sgdr_factor(step: int, n_iter: int, cycle_len: int, cycle_mult: int = 1) -> float:
+    """Fraction of the base lr that SGDR uses at training batch `step` (0-based, whole fit).
+
+    fastai 0.7 `CosAnneal`: a cycle of `nb` batches follows cos from 1 down towards 0 at batch
+    j of the cycle, (cos(pi j / nb) + 1) / 2, then restarts at 1 with nb *= cycle_mult. Its
+    warm-up: while step < nb_0 / 20 (first 5% of the first cycle) the lr is base/100, and
+    the cosine's clock keeps running meanwhile. After it this is exactly PyTorch's
+    CosineAnnealingWarmRestarts(T_0=nb_0, T_mult=cycle_mult, eta_min=0). SGDR: Loshchilov &
+    Hutter 2017. Integers only, so restarts land exactly on epoch starts.
+    """
+    start, length = 0, cycle_len * n_iter  # first batch and length of the current cycle
+    if step < length / 20:
+        return 0.01
+    while step >= start + length:
+        start, length = start + length, length * cycle_mult
+    return sched_cos(1.0, 0.0, (step - start) / length)
+
+
+# ---------------------------------------------------------------------- scheduler callbacks
+class ParamScheduler(Callback):
+    """Set optimiser hyper-parameters before each training batch from schedule functions.
+
+    `scheds` maps a name ('lr', 'mom' = SGD momentum or Adam beta1, 'wd') to a function of
+    pos = (training batches done) / (training batches in the fit), returning one value or one per
+    param group. `hypers_at` is pure, so a preview and the fit share one code path; subclasses
+    override it. Idea: fastai v2 `ParamScheduler`.
+    """
+
+    order = -5  # after TrainEvalCallback, before user callbacks that may read the lr
+
+    def __init__(self, scheds: dict[str, Schedule]):
+        self.scheds = scheds
+
+    def hypers_at(self, step: int, n_iter: int, n_epoch: int, n_groups: int) -> dict[str, list[float]]:
+        """Values for training batch `step` of a fit of `n_epoch` epochs of `n_iter` batches."""
+        pos = step / (n_epoch * n_iter)
+        return {name: spread_values(sched(pos), n_groups, name) for name, sched in self.scheds.items()}
+
+    def before_batch(self):
+        learn = self.learn
+        if not learn.training:
+            return
+        step = learn.epoch * learn.n_iter + learn.iter  # from epoch, so a resumed fit is right too
+        hypers = self.hypers_at(step, learn.n_iter, learn.n_epoch, len(learn.opt.param_groups))
+        for name, values in hypers.items():
+            set_hyper(learn.opt, name, values)
+
+
+class SGDR(ParamScheduler):
+    """fastai 0.7's `fit(lrs, n_cycle, cycle_len, cycle_mult)`: cosine annealing, warm restarts.
+
+    Each group's lr is its base lr times `sgdr_factor`, so ratios between groups are kept.
+    `cycle_save_name` saves the model at the end of cycle i as `<name>_cyc_<i>` (snapshot
+    ensembles, Huang et al. 2017).
+    """
+
+    def __init__(self, lrs: HyperValues, n_cycle: int, cycle_len: int, cycle_mult: int = 1,
+                 cycle_save_name: Optional[str] = None):
+        self.cycle_epochs = sgdr_cycle_epochs(n_cycle, cycle_len, cycle_mult)
+        self.n_epoch = sum(self.cycle_epochs)
+        self.lrs, self.cycle_len, self.cycle_mult = lrs, int(cycle_len), int(cycle_mult)
+        self.cycle_save_name = cycle_save_name
+
+    def hypers_at(self, step: int, n_iter: int, n_epoch: int, n_groups: int) -> dict[str, list[float]]:
+        factor = sgdr_factor(step, n_iter, self.cycle_len, self.cycle_mult)
+        return {"lr": [lr * factor for lr in spread_values(self.lrs, n_groups, "lrs")]}
+
+    def after_epoch(self):
+        cycle_ends = np.cumsum(self.cycle_epochs).tolist()  # epoch count at each cycle's end
+        if self.cycle_save_name and self.learn.epoch + 1 in cycle_ends:
+            self.learn.save(f"{self.cycle_save_name}_cyc_{cycle_ends.index(self.learn.epoch + 1)}")
+
+
+class OneCycle(ParamScheduler):
+    """The 1cycle policy: lr from max_lr/div up to max_lr, then down to max_lr/(div*final_div);
+    momentum from moms[0] down to moms[1] and back. Smith 2018, "A disciplined approach...".
+
+    Positions follow PyTorch's OneCycleLR: the peak is at batch pct_start*n - 1 and the last of
+    the n batches gets the final value, so the two agree batch for batch.
+    """
+
+    def __init__(self, max_lr: HyperValues, div: float = 25.0, pct_start: float = 0.3,
+                 moms: Optional[tuple[float, float]] = (0.95, 0.85), final_div: float = 1e4):
+        if not 0 <= pct_start <= 1:
+            raise ValueError(f"pct_start={pct_start}: it is the fraction of training spent "
+                             "warming up, so it must be between 0 and 1")
+        if div <= 0 or final_div <= 0:
+            raise ValueError(f"div={div} and final_div={final_div} must both be > 0")
+        if moms is not None and len(moms) != 2:
+            raise ValueError(f"moms={moms}: give (start/end momentum, momentum at the peak)")
+        self.max_lr, self.div, self.pct_start = max_lr, div, pct_start
+        self.moms, self.final_div = moms, final_div
+
+    def hypers_at(self, step: int, n_iter: int, n_epoch: int, n_groups: int) -> dict[str, list[float]]:
+        last = max(n_epoch * n_iter - 1, 1)  # index of the last batch
+        pos, peak = step / last, (self.pct_start * n_epoch * n_iter - 1) / last
+        top = np.array(spread_values(self.max_lr, n_groups, "max_lr"))
+        lr = combine_scheds([peak, 1 - peak], [partial(sched_cos, top / self.div, top),
+                                               partial(sched_cos, top, top / self.div / self.final_div)])
+        hypers = {"lr": spread_values(lr(pos), n_groups, "lr")}
+        if self.moms is not None:
+            hi, lo = self.moms
+            mom = combine_scheds([peak, 1 - peak], [partial(sched_cos, hi, lo), partial(sched_cos, lo, hi)])
+            hypers["mom"] = spread_values(mom(pos), n_groups, "mom")
+        return hypers
+
+
+# ---------------------------------------------------------------------- the LR finder
+class LRFinder(Callback):
+    """Raise the lr from `start_lr` to `end_lr` batch by batch, recording the loss (the Recorder
+    does that), and stop when the smoothed loss passes 4x its best or is NaN.
+
+    Afterwards the model and optimiser are exactly as before: `after_fit` runs in the learner's
+    `finally`, so that holds after an error or Ctrl-C too. LR range test: Smith 2015; fastai 0.7.
+    """
+
+    order = -20  # first in after_fit: restore the weights before another callback can fail
+
+    def __init__(self, start_lr: float = 1e-5, end_lr: float = 10, num_it: Optional[int] = None,
+                 linear: bool = False, beta: float = 0.98):
+        if not 0 < start_lr < end_lr:
+            raise ValueError(f"lr_find needs 0 < start_lr < end_lr, got {start_lr} and {end_lr}")
+        if num_it is not None and _whole(num_it, "num_it") < 2:
+            raise ValueError(f"num_it={num_it}: the sweep needs at least 2 batches")
+        self.start_lr, self.end_lr, self.num_it = start_lr, end_lr, num_it
+        self.linear, self.beta, self.saved = linear, beta, None
+
+    def before_fit(self):
+        learn = self.learn
+        self.n_steps = self.num_it if self.num_it is not None else len(learn.data.train_dl)
+        # Deep copies: training changes the tensors in place, a plain state_dict() would follow.
+        self.saved = (copy.deepcopy(learn.model.state_dict()), copy.deepcopy(learn.opt.state_dict()))
+        self.step, self.avg, self.best, self.smoothed = 0, 0.0, math.inf, []
+
+    def before_batch(self):
+        if self.learn.training:
+            sched = sched_lin if self.linear else sched_exp
+            self.learn.set_hyper("lr", sched(self.start_lr, self.end_lr, self.step / self.n_steps))
+
+    def after_batch(self):
+        if not self.learn.training:
+            return
+        self.step += 1
+        # Debiased moving average, as Recorder.smooth_losses computes it (one sync per batch).
+        self.avg = self.beta * self.avg + (1 - self.beta) * float(self.learn.loss)
+        smooth = self.avg / (1 - self.beta**self.step)
+        self.smoothed.append(smooth)
+        if math.isnan(smooth) or smooth > 4 * self.best or self.step >= self.n_steps:
+            raise CancelFitException()
+        self.best = min(self.best, smooth)
+
+    def before_validate(self):
+        raise CancelValidException()  # the sweep only needs training losses
+
+    def after_fit(self):
+        if self.saved is None:  # before_fit never ran: nothing to put back
+            return
+        model_state, opt_state = self.saved
+        self.learn.model.load_state_dict(model_state)
+        self.learn.opt.load_state_dict(opt_state)
+        self.saved = None
+
+
+def lr_suggestions(lrs: np.ndarray, losses: np.ndarray) -> dict[str, float]:
+    """Suggested lrs from an lr_find curve: where the loss falls fastest, and the minimum's lr / 10.
+
+    'min/10' is fastai 0.7's rule of thumb (an order of magnitude before the loss turns up);
+    'steepest' (most negative d loss / d log lr) is fastai v2's.
+    """
+    lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    if lrs.ndim != 1 or lrs.shape != losses.shape:
+        raise ValueError(f"lr_suggestions: lrs {lrs.shape} and losses {losses.shape} must be two 1-d "
+                         "arrays of the same length")
+    keep = np.isfinite(losses)
+    lrs, losses = lrs[keep], losses[keep]
+    if len(lrs) < 2 or np.any(lrs <= 0) or np.any(np.diff(lrs) <= 0):
+        raise ValueError("lr_suggestions needs at least 2 finite losses at strictly increasing "
+                         "positive lrs (a record from lr_find); after a normal fit use "
+                         "learn.sched.plot_lr() or plot_loss()")
+    slopes = np.gradient(losses, np.log(lrs))
+    return {"steepest": float(lrs[np.argmin(slopes)]), "min/10": float(lrs[np.argmin(losses)] / 10)}
+
+
+def _whole(value, name: str) -> int:
+    """`value` as an int >= 1, or a clear error (cycle counts and lengths are whole numbers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not float(value).is_integer() or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
