@@ -41,6 +41,16 @@ __all__ += ["SGDR", "LRFinder", "OneCycle", "ParamScheduler", "combine_scheds", 
             "sched_cos", "sched_exp", "sched_lin", "sched_no", "sgdr_n_epochs", "plot_schedule",
             "preview_fit", "preview_one_cycle", "schedule_values"]
 # --- training controls (callbacks/: clip, tracker, precision, logger, tracer; seeding)
+from .callbacks.clip import GradientClipping
+from .callbacks.logger import CSVLogger
+from .callbacks.nan import TerminateOnNaN
+from .callbacks.precision import MixedPrecision
+from .callbacks.tracer import EventTracer
+from .callbacks.tracker import EarlyStopping, SaveModel, TrackerCallback
+from .seed import set_seed
+
+__all__ += ["GradientClipping", "CSVLogger", "TerminateOnNaN", "MixedPrecision", "EventTracer",
+            "EarlyStopping", "SaveModel", "TrackerCallback", "set_seed"]
 # --- vision data (data/)
 # --- transfer learning (vision/)
 # --- distributed training and tuning

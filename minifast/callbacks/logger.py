@@ -1,0 +1,54 @@
+"""CSVLogger: the Recorder's per-epoch table, appended to a CSV file one whole line at a time."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+from ..callback import Callback
+
+
+class CSVLogger(Callback):
+    """Append one row per epoch (`epoch,train_loss,valid_loss,<metrics>,time`) to `path`.
+
+    Why one `write` + flush + fsync per row, in append mode: a crash (or Ctrl-C) between
+    epochs loses nothing already logged, and a row is on disk before training goes on. The header
+    is written only when the file is new or empty, so a resumed run continues the same file; an
+    existing file with other columns is refused rather than mixed. A relative `path` is taken
+    from `learn.path`. Idea: Keras' CSVLogger, fastai's CSVLogger.
+    """
+
+    order = 55  # after the Recorder (50), whose row it writes; before trackers that stop the fit
+
+    def __init__(self, path: Union[str, Path] = "history.csv"):
+        self.path = Path(path)
+
+    def before_fit(self):
+        recorder = self.learn.recorder
+        if recorder is None:
+            raise ValueError("CSVLogger writes the Recorder's rows; this learner has no Recorder")
+        self.file = self.path if self.path.is_absolute() else self.learn.path / self.path
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        header = ",".join(recorder.names)
+        if self.file.is_file() and self.file.stat().st_size > 0:
+            first = self.file.read_text().splitlines()[0]
+            if first != header:
+                raise ValueError(f"{self.file} has columns '{first}' but this fit logs '{header}':"
+                                 " give CSVLogger another path, or move the old file away")
+        else:
+            self._append(header)
+
+    def after_epoch(self):
+        names, row = self.learn.recorder.names, self.learn.recorder.values[-1]
+        self._append(",".join(_fmt(name, value) for name, value in zip(names, row)))
+
+    def _append(self, line: str) -> None:
+        # One write of the whole line: readers never see a row without its end.
+        with open(self.file, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _fmt(name: str, value: float) -> str:
+    return str(int(value)) if name == "epoch" else repr(float(value))
