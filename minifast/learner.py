@@ -352,6 +352,10 @@ class Learner:
         """fastai 0.7 name: `(probs, targets)` for `dl`, by default the validation set."""
         return self.get_preds(dl)
 
+    def set_data(self, data) -> None:
+        """Train on new data with the same model and optimiser (progressive resizing, fastai 0.7)."""
+        self.data = data
+
     # ------------------------------------------------------------------ save / load
     def save(self, name: str, with_opt: bool = True, **extra) -> Path:
         """Write model (and optimiser) state to `<path>/models/<name>.pth`, atomically.
