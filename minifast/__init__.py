@@ -52,5 +52,28 @@ from .seed import set_seed
 __all__ += ["GradientClipping", "CSVLogger", "TerminateOnNaN", "MixedPrecision", "EventTracer",
             "EarlyStopping", "SaveModel", "TrackerCallback", "set_seed"]
 # --- vision data (data/)
+from .data import (
+    BadImageError,
+    BadImageWarning,
+    ImageClassifierData,
+    cifar10_data,
+    dogbreeds_data,
+    get_cv_idxs,
+    get_dataset,
+    mnist_data,
+    open_image,
+    pokemon_data,
+    split_by_pct,
+    tfms_from_model,
+    tfms_from_stats,
+    transforms_basic,
+    transforms_side_on,
+    transforms_top_down,
+)
+
+__all__ += ["ImageClassifierData", "tfms_from_model", "tfms_from_stats", "transforms_basic",
+            "transforms_side_on", "transforms_top_down", "get_cv_idxs", "split_by_pct",
+            "open_image", "BadImageError", "BadImageWarning", "get_dataset", "mnist_data",
+            "cifar10_data", "pokemon_data", "dogbreeds_data"]
 # --- transfer learning (vision/)
 # --- distributed training and tuning

@@ -1,4 +1,22 @@
 """Data: DataBunch for plain DataLoaders; vision data, transforms and data sets."""
 from .core import DataBunch
+from .datasets import cifar10_data, dogbreeds_data, get_dataset, mnist_data, pokemon_data
+from .images import BadImageError, BadImageWarning, open_image
+from .split import get_cv_idxs, split_by_pct
+from .transforms import (
+    IMAGENET_STATS,
+    ImageTransforms,
+    tfms_from_model,
+    tfms_from_stats,
+    transforms_basic,
+    transforms_side_on,
+    transforms_top_down,
+)
+from .vision import ImageClassifierData
 
-__all__ = ["DataBunch"]
+__all__ = [
+    "DataBunch", "ImageClassifierData", "ImageTransforms", "tfms_from_model", "tfms_from_stats",
+    "transforms_basic", "transforms_side_on", "transforms_top_down", "IMAGENET_STATS",
+    "get_cv_idxs", "split_by_pct", "open_image", "BadImageError", "BadImageWarning",
+    "get_dataset", "mnist_data", "cifar10_data", "pokemon_data", "dogbreeds_data",
+]

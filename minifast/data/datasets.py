@@ -1,0 +1,200 @@
+"""The course's data sets by name: find them (or download them), then load them ready to train.
+
+    path = get_dataset("mnist")     # $MINIFAST_DATA/mnist, else the user cache, else download
+    data = mnist_data(bs=128)       # ImageClassifierData from the original IDX files
+
+MNIST and CIFAR-10 download from their original places with checksums. Pokémon and dog breeds
+have no stable public address: put them in `$MINIFAST_DATA/<name>` (see `MISSING_HELP`).
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import pickle
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .download import Fetch, Resource, cache_dir, download, file_hash
+from .split import get_cv_idxs
+from .transforms import IMAGENET_STATS, tfms_from_stats
+from .vision import ImageClassifierData
+
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # torchvision's mirror
+RESOURCES: dict[str, list[Resource]] = {
+    "mnist": [
+        Resource(MNIST_URL + "train-images-idx3-ubyte.gz",
+                 "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+        Resource(MNIST_URL + "train-labels-idx1-ubyte.gz",
+                 "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", "d53e105ee54ea40749a09fcbcd1e9432"),
+        Resource(MNIST_URL + "t10k-images-idx3-ubyte.gz",
+                 "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", "9fb629c4189551a2d022fa330f9573f3"),
+        Resource(MNIST_URL + "t10k-labels-idx1-ubyte.gz",
+                 "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", "ec29112dd5afa0611ce80d1b7f02629c"),
+    ],
+    "cifar10": [
+        Resource("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                 "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                 "c58f30108f718f92721af3b95e74349a", extract=True),
+    ],
+}
+MISSING_HELP = {
+    "pokemon": "one folder per class of images (bulbasaur/, charmander/, ...)",
+    "dogbreeds": "labels.csv (id,breed) and train/<id>.jpg, as in Kaggle's Dog Breed Identification",
+}
+# Statistics of the full training sets (the course's numbers), per RGB channel.
+MNIST_STATS = ((0.1307,) * 3, (0.3081,) * 3)
+CIFAR10_STATS = ((0.4914, 0.48216, 0.44653), (0.24703, 0.24349, 0.26159))
+
+
+def is_complete(name: str, folder: Path) -> bool:
+    """Does `folder` hold data set `name` (its key files, not a checksum of every file)?"""
+    if name == "mnist":
+        return all((folder / r.filename).is_file() for r in RESOURCES["mnist"])
+    if name == "cifar10":
+        return len(_cifar_files(folder, "data_batch_*")) > 0
+    if name == "dogbreeds":
+        return (folder / "labels.csv").is_file() and (folder / "train").is_dir()
+    return folder.is_dir() and any(p.is_dir() for p in folder.iterdir())
+
+
+def get_dataset(name: str, fetch: Optional[Fetch] = None, verify: bool = False) -> Path:
+    """The local folder of data set `name` ('mnist', 'cifar10', 'pokemon', 'dogbreeds').
+
+    Looks in `$MINIFAST_DATA/<name>`, then `<cache_dir()>/data/<name>`, else downloads there
+    (checksummed, unpacked safely, moved into place atomically). `verify=True` also checks every
+    file against the folder's sha256 manifests (slow, so off by default).
+    """
+    if name not in RESOURCES and name not in MISSING_HELP:
+        raise ValueError(f"unknown data set {name!r}; known: {sorted([*RESOURCES, *MISSING_HELP])}")
+    env = os.environ.get("MINIFAST_DATA")
+    for folder in ([Path(env) / name] if env else []) + [cache_dir() / "data" / name]:
+        if is_complete(name, folder):
+            if verify:
+                verify_dataset(folder)
+            return folder
+    if name in MISSING_HELP:
+        raise FileNotFoundError(
+            f"data set {name!r} has no public download address. Put it in $MINIFAST_DATA/{name} "
+            f"({MISSING_HELP[name]}) and set MINIFAST_DATA (now {env!r}).")
+    target = cache_dir() / "data" / name
+    if target.exists():
+        raise FileExistsError(f"{target} exists but does not hold {name}: remove it and try again")
+    return download(RESOURCES[name], target, fetch)
+
+
+def _manifest_lines(folder: Path) -> list[tuple[Path, str]]:
+    entries = []
+    for manifest, prefix in ((folder / "MANIFEST.sha256", ""), (folder / "IMAGES.sha256", ""),
+                             (folder.parent / "MANIFEST.sha256", folder.name + "/")):
+        if manifest.is_file():
+            for line in filter(None, manifest.read_text().splitlines()):
+                digest, rel = line.split(maxsplit=1)
+                rel = rel.lstrip("*")  # sha256sum's binary-mode marker
+                if rel.startswith(prefix):
+                    entries.append((manifest.parent / rel, digest))
+    return entries
+
+
+def verify_dataset(folder: Path) -> None:
+    """Check every file listed in the folder's sha256 manifests; raise naming the first bad one."""
+    entries = _manifest_lines(folder)
+    if not entries:
+        raise ValueError(f"{folder}: no MANIFEST.sha256 or IMAGES.sha256 to verify against")
+    for path, digest in entries:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is listed in a manifest but missing")
+        if file_hash(path) != digest:
+            raise ValueError(f"{path}: sha256 differs from its manifest; the file is corrupt")
+
+
+# ---------------------------------------------------------------------- readers of the originals
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (LeCun's MNIST format, optionally gzipped) as a uint8 array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    zero, dtype, ndim = data[0] * 256 + data[1], data[2], data[3]
+    if zero != 0 or dtype != 0x08:
+        raise ValueError(f"{path}: not an IDX file of unsigned bytes (header {data[:4].hex()})")
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def load_mnist(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`(x_train [60000, 28, 28], y_train, x_test [10000, 28, 28], y_test)` from the IDX files."""
+    x_trn, y_trn, x_val, y_val = (read_idx(path / r.filename) for r in RESOURCES["mnist"])
+    return x_trn, y_trn.astype(np.int64), x_val, y_val.astype(np.int64)
+
+
+def _cifar_files(folder: Path, pattern: str) -> list[Path]:
+    """CIFAR batch files in `folder` or in the archive's own `cifar-10-batches-py/` inside it."""
+    return sorted(folder.glob(pattern)) + sorted(folder.glob(f"cifar-10-batches-py/{pattern}"))
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, "rb") as f:
+        d = pickle.load(f, encoding="latin1")  # Python 2 pickles: byte strings as latin-1
+    x = np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(x), np.asarray(d["labels"], dtype=np.int64)
+
+
+def load_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """`(x_train [N, 32, 32, 3], y_train, x_test, y_test, class names)` from the python pickles.
+
+    Every `data_batch_*` found is training data; the test set is `test_batch`, or the shared
+    folder's `partial/test_batch_first1000`.
+    """
+    batches = [_read_cifar_batch(p) for p in _cifar_files(path, "data_batch_*")]
+    test = (_cifar_files(path, "test_batch") or _cifar_files(path, "partial/test_batch_first1000"))
+    if not batches or not test:
+        raise FileNotFoundError(f"{path}: expected CIFAR-10 data_batch_* and test_batch files")
+    x_val, y_val = _read_cifar_batch(test[0])
+    with open(_cifar_files(path, "batches.meta")[0], "rb") as f:
+        classes = pickle.load(f, encoding="latin1")["label_names"]
+    return (np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]),
+            x_val, y_val, list(classes))
+
+
+# ---------------------------------------------------------------------- ready-to-train data
+def mnist_data(bs: int = 64, sz: int = 28, tfms=None, num_workers: Optional[int] = None,
+               fetch: Optional[Fetch] = None) -> ImageClassifierData:
+    """MNIST, 60,000 training and 10,000 validation (the test set) digits as RGB images."""
+    path = get_dataset("mnist", fetch)
+    x_trn, y_trn, x_val, y_val = load_mnist(path)
+    tfms = tfms or tfms_from_stats(MNIST_STATS, sz)
+    return ImageClassifierData.from_arrays(path, (x_trn, y_trn), (x_val, y_val), bs=bs, tfms=tfms,
+                                           num_workers=num_workers)
+
+
+def cifar10_data(bs: int = 64, sz: int = 32, tfms=None, num_workers: Optional[int] = None,
+                 fetch: Optional[Fetch] = None) -> ImageClassifierData:
+    """CIFAR-10: the training batches found, validated on the test batch; classes by name."""
+    path = get_dataset("cifar10", fetch)
+    x_trn, y_trn, x_val, y_val, classes = load_cifar10(path)
+    tfms = tfms or tfms_from_stats(CIFAR10_STATS, sz)
+    return ImageClassifierData.from_arrays(path, (x_trn, y_trn), (x_val, y_val), bs=bs, tfms=tfms,
+                                           classes=classes, num_workers=num_workers)
+
+
+def pokemon_data(bs: int = 64, sz: int = 224, tfms=None, valid_pct: float = 0.2, seed: int = 42,
+                 num_workers: Optional[int] = None, on_bad: str = "warn") -> ImageClassifierData:
+    """The 5-class Pokédex set (one folder per class), `valid_pct` held out by `seed`."""
+    return ImageClassifierData.from_folder(get_dataset("pokemon"), bs=bs,
+                                           tfms=tfms or tfms_from_stats(IMAGENET_STATS, sz),
+                                           valid_pct=valid_pct, seed=seed,
+                                           num_workers=num_workers, on_bad=on_bad)
+
+
+def dogbreeds_data(bs: int = 64, sz: int = 224, tfms=None, val_pct: float = 0.2, seed: int = 42,
+                   num_workers: Optional[int] = None, on_bad: str = "warn") -> ImageClassifierData:
+    """Dog breeds, Kaggle layout (labels.csv + train/<id>.jpg); `get_cv_idxs` holds out `val_pct`."""
+    path = get_dataset("dogbreeds")
+    with open(path / "labels.csv", newline="") as f:
+        n_rows = sum(1 for row in csv.reader(f) if row) - 1  # minus the header
+    return ImageClassifierData.from_csv(path, "train", path / "labels.csv", bs=bs,
+                                        tfms=tfms or tfms_from_stats(IMAGENET_STATS, sz),
+                                        val_idxs=get_cv_idxs(n_rows, val_pct=val_pct, seed=seed),
+                                        suffix=".jpg", num_workers=num_workers, on_bad=on_bad)

@@ -1,0 +1,98 @@
+"""Image transforms in the fastai 0.7 style, built from `torchvision.transforms.v2` pieces.
+
+The course's pipeline (fastai 0.7 `image_gen`), kept in its order:
+
+    train: scale (shorter side -> sz, or a random size in [sz, sz*max_zoom]) -> augmentations
+           -> random crop sz x sz -> tensor in [0, 1] -> normalise with the model's stats
+    valid: scale (shorter side -> sz) -> centre crop sz x sz -> tensor -> normalise
+
+Augmentation lists: `transforms_side_on` (photos taken from the side: left/right flips are fine,
+up/down are not), `transforms_top_down` (satellite, microscope: all 8 flips/rotations are fine).
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, Union
+
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+Stats = tuple[Sequence[float], Sequence[float]]
+IMAGENET_STATS: Stats = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def dihedral() -> v2.Compose:
+    """A random element of the dihedral group D4 (8 flips/rotations by multiples of 90 degrees).
+
+    Horizontal flip x vertical flip x (0 or 90 degrees) gives all 8, each with probability 1/8.
+    `expand=True` makes Pillow rotate by an exact transpose, also for non-square images.
+    """
+    return v2.Compose([v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
+                       v2.RandomApply([v2.RandomRotation((90, 90), expand=True)], p=0.5)])
+
+
+# fastai 0.7: RandomRotate(10), RandomLighting(0.05, 0.05) [, RandomFlip() | RandomDihedral()]
+transforms_basic = [v2.RandomRotation(10), v2.ColorJitter(brightness=0.05, contrast=0.05)]
+transforms_side_on = transforms_basic + [v2.RandomHorizontalFlip()]
+transforms_top_down = transforms_basic + [dihedral()]
+
+
+class ImageTransforms:
+    """A PIL RGB image -> a normalised float tensor [3, sz, sz]; knows its `sz` and stats.
+
+    A thin named wrapper around a `v2.Compose`, so that `show_batch` can undo the normalisation
+    (`denorm`) and `repr()` is stable and complete (precompute uses it in a cache key).
+    """
+
+    def __init__(self, pipeline: v2.Compose, sz: int, stats: Stats):
+        self.pipeline, self.sz = pipeline, sz
+        self.mean = torch.tensor([float(m) for m in stats[0]])
+        self.std = torch.tensor([float(s) for s in stats[1]])
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        return self.pipeline(img)
+
+    def denorm(self, x: torch.Tensor) -> torch.Tensor:
+        """Undo the normalisation of `x` [..., 3, H, W]: back to [0, 1] for display."""
+        shape = (3, 1, 1)
+        return (x * self.std.view(shape) + self.mean.view(shape)).clamp(0, 1)
+
+    def __repr__(self) -> str:
+        return f"ImageTransforms(sz={self.sz}, {self.pipeline!r})"
+
+
+def _to_normalised_tensor(stats: Stats) -> list:
+    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean=[float(m) for m in stats[0]], std=[float(s) for s in stats[1]])]
+
+
+def tfms_from_stats(stats: Stats, sz: int, aug_tfms: Optional[Sequence[Callable]] = None,
+                    max_zoom: Optional[float] = None) -> tuple[ImageTransforms, ImageTransforms]:
+    """`(train_tfms, valid_tfms)` for images normalised with `stats = (mean, std)` per channel.
+
+    `aug_tfms`: a list such as `transforms_side_on` (default: no augmentation). `max_zoom`: the
+    training image's shorter side is scaled to a random size in [sz, sz * max_zoom] before the
+    random sz x sz crop, so the model sees objects zoomed by up to `max_zoom` (fastai 0.7).
+    """
+    if not isinstance(sz, int) or sz < 1:
+        raise ValueError(f"sz={sz!r}: the image size must be a positive int (e.g. 224)")
+    if max_zoom is not None and max_zoom < 1:
+        raise ValueError(f"max_zoom={max_zoom}: must be >= 1 (1.1 = zoom in by up to 10%)")
+    if max_zoom is not None and max_zoom > 1:
+        scale = v2.RandomResize(sz, int(round(sz * max_zoom)) + 1)  # shorter side in [sz, sz*max_zoom]
+    else:
+        scale = v2.Resize(sz)
+    train = v2.Compose([scale, *(aug_tfms or []), v2.RandomCrop(sz), *_to_normalised_tensor(stats)])
+    valid = v2.Compose([v2.Resize(sz), v2.CenterCrop(sz), *_to_normalised_tensor(stats)])
+    return ImageTransforms(train, sz, stats), ImageTransforms(valid, sz, stats)
+
+
+def tfms_from_model(arch: Union[Callable, str], sz: int, aug_tfms: Optional[Sequence[Callable]] = None,
+                    max_zoom: Optional[float] = None) -> tuple[ImageTransforms, ImageTransforms]:
+    """`tfms_from_stats` with the normalisation the pretrained `arch` was trained with.
+
+    `arch` is a constructor exported by minifast (`resnet34`) or its name (`"resnet34"`).
+    """
+    from ..vision.archs import arch_stats  # imported here: vision/ imports data/, not the reverse
+
+    return tfms_from_stats(arch_stats(arch), sz, aug_tfms=aug_tfms, max_zoom=max_zoom)

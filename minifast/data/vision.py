@@ -1,0 +1,215 @@
+"""ImageClassifierData: labelled images for training, validation and test, with their loaders.
+
+The fastai 0.7 constructors, each for one way a data set comes on disk:
+
+    from_paths   PATH/train/<class>/*.jpg, PATH/valid/<class>/*.jpg   (ImageNet style)
+    from_csv     PATH/labels.csv (id,label) + PATH/train/<id>.jpg     (Kaggle style)
+    from_arrays  uint8 arrays in memory                               (MNIST, CIFAR-10)
+    from_folder  PATH/<class>/*.jpg, split for you by `valid_pct`     (a folder you collected)
+
+File constructors decode every image once before training (`on_bad`): broken files are named
+and left out, or raise, instead of crashing an epoch. Test items have label 0 (unknown).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+from torch.utils.data import DataLoader
+
+from .image_datasets import ArraysDataset, FilesDataset
+from .images import drop_bad_images, list_images
+from .labels import class_folders, encode_labels, files_by_class, read_labels_csv
+from .loaders import make_loader
+from .resize import resize_images
+from .split import get_cv_idxs, split_by_idxs, split_by_pct
+from .stats import channel_stats
+from .transforms import IMAGENET_STATS, tfms_from_stats
+
+PathLike = Union[str, Path]
+Split = tuple[list[Path], np.ndarray]  # (files, labels)
+NOT_CLASSES = ("models", "tmp")  # folders the course writes into PATH: never classes
+
+
+def _check_tfms(tfms, sz: int) -> tuple:
+    if tfms is None:
+        return tfms_from_stats(IMAGENET_STATS, sz)
+    if not (isinstance(tfms, (tuple, list)) and len(tfms) == 2 and all(map(callable, tfms))):
+        raise ValueError("tfms must be a pair (train_tfms, valid_tfms), e.g. from tfms_from_model(arch, sz)")
+    return tuple(tfms)
+
+
+def _take(fnames: Sequence[Path], y: np.ndarray, idxs: np.ndarray) -> Split:
+    return [fnames[i] for i in idxs], y[idxs]
+
+
+def _test_split(path: Path, test_name: Optional[str]) -> Split:
+    if test_name is None:
+        return [], np.zeros(0, dtype=np.int64)
+    files = list_images(path / test_name, recursive=True)
+    if not files:
+        raise ValueError(f"test folder {path / test_name} has no images")
+    return files, np.zeros(len(files), dtype=np.int64)
+
+
+class ImageClassifierData:
+    """Train/valid/test datasets of labelled images and a DataLoader for each.
+
+    `trn_ds`, `val_ds`, `test_ds` (or None) give `(image [3, sz, sz], label)`; `classes` names
+    the labels, `c` counts them; `tfms = (train_tfms, valid_tfms)`. `num_workers=None` picks a
+    number from the data set's size (see `loaders.py`).
+    """
+
+    def __init__(self, path: PathLike, trn_ds, val_ds, classes: Sequence[str], tfms: tuple,
+                 bs: int = 64, test_ds=None, num_workers: Optional[int] = None):
+        self.path, self.classes, self.tfms = Path(path), list(classes), tuple(tfms)
+        self.trn_ds, self.val_ds, self.test_ds = trn_ds, val_ds, test_ds
+        self.bs, self.num_workers = bs, num_workers
+        self.sz = getattr(self.tfms[1], "sz", None)
+        # A lone last sample makes a batch of 1, which BatchNorm cannot train on: drop only that.
+        lone = len(trn_ds) % bs == 1 and len(trn_ds) > 1
+        self.train_dl = make_loader(trn_ds, bs, shuffle=True, num_workers=num_workers, drop_last=lone)
+        self.valid_dl = make_loader(val_ds, bs, num_workers=num_workers)
+        self.test_dl = make_loader(test_ds, bs, num_workers=num_workers) if test_ds is not None else None
+
+    @property
+    def c(self) -> int:
+        """The number of classes (the model's number of outputs)."""
+        return len(self.classes)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def _from_files(cls, path: Path, trn: Split, val: Split, test: Split, classes: Sequence[str],
+                    tfms, bs: int, num_workers: Optional[int], on_bad: str) -> "ImageClassifierData":
+        """Scan all files in one pass (one warning for all bad ones), then build the datasets."""
+        tfms = _check_tfms(tfms, 224)
+        fnames = trn[0] + val[0] + test[0]
+        split = np.repeat([0, 1, 2], [len(trn[0]), len(val[0]), len(test[0])])
+        fnames, ys = drop_bad_images(fnames, np.column_stack([np.concatenate([trn[1], val[1], test[1]]),
+                                                              split]), on_bad)
+        parts = [([f for f, s in zip(fnames, ys[:, 1]) if s == k], ys[ys[:, 1] == k, 0]) for k in range(3)]
+        for name, (files, _) in zip(("training", "validation"), parts):
+            if not files:
+                raise ValueError(f"{path}: no usable {name} images")
+        trn_ds, val_ds = FilesDataset(*parts[0], tfms[0]), FilesDataset(*parts[1], tfms[1])
+        test_ds = FilesDataset(*parts[2], tfms[1]) if test[0] else None
+        return cls(path, trn_ds, val_ds, classes, tfms, bs, test_ds, num_workers)
+
+    @classmethod
+    def from_paths(cls, path: PathLike, bs: int = 64, tfms=None, trn_name: str = "train",
+                   val_name: str = "valid", test_name: Optional[str] = None,
+                   num_workers: Optional[int] = None, on_bad: str = "warn") -> "ImageClassifierData":
+        """ImageNet-style folders: `path/trn_name/<class>/*`, `path/val_name/<class>/*`, `path/test_name/*`."""
+        path = Path(path)
+        classes = class_folders(path / trn_name)
+        trn = files_by_class(path / trn_name, classes, classes)
+        val = files_by_class(path / val_name, class_folders(path / val_name), classes)
+        return cls._from_files(path, trn, val, _test_split(path, test_name), classes, tfms, bs,
+                               num_workers, on_bad)
+
+    @classmethod
+    def from_csv(cls, path: PathLike, folder: str, csv_fname: PathLike, bs: int = 64, tfms=None,
+                 val_idxs=None, suffix: str = "", test_name: Optional[str] = None,
+                 classes: Optional[Sequence[str]] = None, num_workers: Optional[int] = None,
+                 on_bad: str = "warn") -> "ImageClassifierData":
+        """A CSV of `id,label` rows naming `path/folder/<id><suffix>`; `val_idxs` (CSV row numbers,
+        0 = first row after the header) are held out, by default `get_cv_idxs(n_rows)`."""
+        path = Path(path)
+        csv_path = Path(csv_fname) if Path(csv_fname).exists() else path / csv_fname
+        fnames, names = read_labels_csv(csv_path, path / folder, suffix, classes)
+        y, classes = encode_labels(names, classes, str(csv_path))
+        val_idxs = get_cv_idxs(len(fnames)) if val_idxs is None else val_idxs
+        trn_idxs, val_idxs = split_by_idxs(len(fnames), val_idxs)
+        return cls._from_files(path, _take(fnames, y, trn_idxs), _take(fnames, y, val_idxs),
+                               _test_split(path, test_name), classes, tfms, bs, num_workers, on_bad)
+
+    @classmethod
+    def from_folder(cls, path: PathLike, bs: int = 64, tfms=None, valid_pct: float = 0.2,
+                    seed: int = 42, test_name: Optional[str] = None,
+                    num_workers: Optional[int] = None, on_bad: str = "warn") -> "ImageClassifierData":
+        """One folder of images per class, `path/<class>/*`; a random `valid_pct` is held out
+        (reproducible from `seed`). Folders named `test_name`, `models` and `tmp` are not classes."""
+        path = Path(path)
+        classes = class_folders(path, exclude=(*NOT_CLASSES, *([test_name] if test_name else [])))
+        fnames, y = files_by_class(path, classes, classes)
+        trn_idxs, val_idxs = split_by_pct(len(fnames), valid_pct, seed)
+        return cls._from_files(path, _take(fnames, y, trn_idxs), _take(fnames, y, val_idxs),
+                               _test_split(path, test_name), classes, tfms, bs, num_workers, on_bad)
+
+    @classmethod
+    def from_arrays(cls, path: PathLike, trn: tuple, val: tuple, bs: int = 64, tfms=None,
+                    classes: Optional[Sequence[str]] = None, test: Optional[np.ndarray] = None,
+                    num_workers: Optional[int] = None) -> "ImageClassifierData":
+        """uint8 image arrays [N, H, W] (grey) or [N, H, W, 3] with int labels: `trn = (x, y)`,
+        `val = (x, y)`, `test = x`. `classes=None` names the labels "0", "1", ..."""
+        y_all = np.concatenate([np.asarray(trn[1]).reshape(-1), np.asarray(val[1]).reshape(-1)])
+        classes = [str(i) for i in range(int(y_all.max()) + 1)] if classes is None else list(classes)
+        if y_all.min() < 0 or y_all.max() >= len(classes):
+            raise ValueError(f"labels must be in [0, {len(classes)}) for {len(classes)} classes; "
+                             f"got {y_all.min()}..{y_all.max()}")
+        tfms = _check_tfms(tfms, int(np.asarray(trn[0]).shape[1]))
+        trn_ds, val_ds = ArraysDataset(*trn, tfms[0]), ArraysDataset(*val, tfms[1])
+        test_ds = None if test is None else ArraysDataset(test, np.zeros(len(test), np.int64), tfms[1])
+        return cls(path, trn_ds, val_ds, classes, tfms, bs, test_ds, num_workers)
+
+    # ------------------------------------------------------------------ loaders and tools
+    def make_dl(self, split: str, augment: bool = False, shuffle: bool = False,
+                bs: Optional[int] = None) -> DataLoader:
+        """A new DataLoader over `split` ('train'|'valid'|'test'), with the training transforms
+        when `augment` (TTA) or the validation ones (precompute: no randomness)."""
+        datasets = {"train": self.trn_ds, "valid": self.val_ds, "test": self.test_ds}
+        if split not in datasets:
+            raise ValueError(f"split={split!r}: expected 'train', 'valid' or 'test'")
+        if datasets[split] is None:
+            raise ValueError("this data has no test set: pass test_name= (or test=) when creating it")
+        ds = datasets[split].with_tfms(self.tfms[0] if augment else self.tfms[1])
+        return make_loader(ds, bs or self.bs, shuffle=shuffle, num_workers=self.num_workers)
+
+    def stats(self, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel `(mean, std)` of `split`'s pixels in [0, 1] (every pixel, each image at its own size)."""
+        ds = {"train": self.trn_ds, "valid": self.val_ds, "test": self.test_ds}[split]
+        return channel_stats(ds, self.num_workers)
+
+    def show_batch(self, n: int = 8, split: str = "train", augment: bool = True, ncols: int = 4):
+        """Plot `n` images of `split` with their class names (augmented as training sees them)."""
+        import matplotlib.pyplot as plt
+
+        x, y = next(iter(self.make_dl(split, augment=augment, shuffle=True, bs=n)))
+        denorm = getattr(self.tfms[1], "denorm", lambda t: t.clamp(0, 1))
+        nrows = -(-len(x) // ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3 * nrows), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, img, label in zip(axes.flat, denorm(x), y):
+            ax.imshow(img.permute(1, 2, 0).numpy())
+            ax.set_title(self.classes[int(label)] if split != "test" else "test")
+        fig.tight_layout()
+        return fig
+
+    def resize(self, px: int, new_path: Optional[PathLike] = None) -> "ImageClassifierData":
+        """The same data read from copies whose shorter side is `px`, written once under
+        `new_path` (default `path/tmp/<px>`, or the user cache if `path` is read-only)."""
+        if not isinstance(self.trn_ds, FilesDataset):
+            raise ValueError("resize() shrinks image files; this data is arrays already in memory")
+        new_root = Path(new_path) if new_path is not None else self._resize_dir(px)
+        sets = [self.trn_ds, self.val_ds, self.test_ds]
+        new = [None if ds is None else FilesDataset(resize_images(ds.fnames, self.path, new_root, px),
+                                                     ds.y, ds.tfms) for ds in sets]
+        return ImageClassifierData(new_root, new[0], new[1], self.classes, self.tfms, self.bs,
+                                   new[2], self.num_workers)
+
+    def _resize_dir(self, px: int) -> Path:
+        if os.access(self.path, os.W_OK):
+            return self.path / "tmp" / str(px)
+        from .download import cache_dir  # shared data is often read-only
+
+        key = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:8]
+        return cache_dir() / "resized" / f"{self.path.name}-{key}" / str(px)
+
+    def __repr__(self) -> str:
+        n_test = len(self.test_ds) if self.test_ds is not None else 0
+        return (f"ImageClassifierData(train={len(self.trn_ds)}, valid={len(self.val_ds)}, "
+                f"test={n_test}, classes={self.c}, sz={self.sz}, bs={self.bs})")
