@@ -69,10 +69,11 @@ class EarlyStopping(TrackerCallback):
             raise ValueError(f"EarlyStopping(patience={patience!r}): must be an int >= 1 (the "
                              "number of epochs in a row without improvement before stopping)")
         self.patience, self.restore_best = patience, restore_best
+        self.best_state = None
 
     def before_fit(self):
+        self.wait, self.best_state, self.stopped_epoch = 0, None, None  # before a check can fail
         super().before_fit()
-        self.wait, self.best_state, self.stopped_epoch = 0, None, None
 
     def after_epoch(self):
         super().after_epoch()

@@ -1,0 +1,160 @@
+"""EarlyStopping and SaveModel on scripted metric sequences; TerminateOnNaN names the batch."""
+import math
+
+import pytest
+import torch
+
+from minifast import Callback, EarlyStopping, SaveModel, TerminateOnNaN
+from minifast.checkpoint import read_checkpoint
+from tests.conftest import synth_learner
+
+NAN = math.nan
+
+
+def score(pred, targ):
+    """A metric whose column ('score') is maximised by mode='auto'."""
+    return -(pred - targ).abs().mean()
+
+
+class ScriptedMetric(Callback):
+    """Overwrite column `column` of each epoch's Recorder row with `values[epoch]`, and keep a
+    copy of the weights at the end of each epoch. Order 52: after the Recorder writes the row,
+    before the trackers (70) read it."""
+
+    order = 52
+
+    def __init__(self, column: str, values: list):
+        self.column, self.values, self.weights = column, values, []
+
+    def after_epoch(self):
+        recorder = self.learn.recorder
+        recorder.values[-1][recorder.names.index(self.column)] = self.values[self.learn.epoch]
+        self.weights.append({k: v.clone() for k, v in self.learn.model.state_dict().items()})
+
+
+def run(values, tracker, column="valid_loss", tmp_path=".", metrics=()):
+    learn = synth_learner(path=tmp_path, metrics=list(metrics))
+    script = ScriptedMetric(column, values)
+    with learn.silent():
+        learn.fit(0.05, len(values), cbs=[script, tracker])
+    return learn, script
+
+
+# (values of the monitored column per epoch, patience, min_delta) -> last epoch that ran
+@pytest.mark.parametrize("values, patience, min_delta, last_epoch, best_epoch", [
+    ([1.0, 0.9, 0.8, 0.7, 0.6, 0.5], 1, 0.0, 5, 5),    # always improving: never stops
+    ([1.0, 0.9, 0.95, 0.8, 0.7, 0.6], 1, 0.0, 2, 1),   # first worse epoch stops it
+    ([1.0, 0.9, 0.95, 0.8, 0.7, 0.6], 2, 0.0, 5, 5),   # one bad epoch is tolerated
+    ([1.0, 0.9, 0.95, 0.96, 0.97, 0.5], 2, 0.0, 3, 1),
+    ([1.0, 0.9, 0.95, 0.96, 0.97, 0.5], 3, 0.0, 4, 1),
+    ([1.0, 0.9, 0.95, 0.96, 0.97, 0.5], 4, 0.0, 5, 5),  # patience outlasts the plateau
+    ([1.0, 0.9, 0.9, 0.9, 0.9, 0.9], 2, 0.0, 3, 1),    # equal is not better
+    ([1.0, 0.95, 0.92, 0.91, 0.5, 0.4], 2, 0.1, 2, 0),  # improvements below min_delta don't count
+    ([1.0, NAN, NAN, 0.1, 0.1, 0.1], 2, 0.0, 2, 0),    # NaN never improves
+])
+def test_early_stopping_stops_at_the_right_epoch(values, patience, min_delta, last_epoch,
+                                                 best_epoch):
+    stopper = EarlyStopping(patience=patience, min_delta=min_delta)
+    learn, script = run(values, stopper)
+    assert learn.recorder.metric("epoch") == list(range(last_epoch + 1))
+    assert stopper.stopped_epoch == (last_epoch if last_epoch < len(values) - 1 else None)
+    assert stopper.best_epoch == best_epoch
+
+
+def test_mode_auto_maximises_a_score_column():
+    stopper = EarlyStopping(monitor="score", patience=2)
+    learn, _ = run([0.5, 0.6, 0.55, 0.58, 0.9], stopper, column="score", metrics=[score])
+    assert stopper.mode == "max"
+    assert (stopper.stopped_epoch, stopper.best_epoch, stopper.best) == (3, 1, 0.6)
+
+
+def test_early_stopping_restores_the_best_weights():
+    stopper = EarlyStopping(patience=2)
+    learn, script = run([1.0, 0.5, 0.7, 0.8, 0.1], stopper)
+    assert stopper.stopped_epoch == 3
+    final = learn.model.state_dict()
+    assert all(torch.equal(final[k], script.weights[1][k]) for k in final)
+    assert not all(torch.equal(final[k], script.weights[3][k]) for k in final)
+
+
+def test_without_restore_best_the_last_weights_stay():
+    learn, script = run([1.0, 0.5, 0.7, 0.8, 0.1], EarlyStopping(patience=2, restore_best=False))
+    final = learn.model.state_dict()
+    assert all(torch.equal(final[k], script.weights[3][k]) for k in final)
+
+
+def test_unknown_monitor_is_refused_before_training():
+    learn = synth_learner()
+    before = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    with learn.silent(), pytest.raises(ValueError, match="monitor='accuracy'.*valid_loss"):
+        learn.fit(0.05, 2, cbs=[EarlyStopping(monitor="accuracy")])
+    assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
+
+
+@pytest.mark.parametrize("kwargs", [{"patience": 0}, {"mode": "down"}, {"min_delta": -1}])
+def test_bad_early_stopping_arguments(kwargs):
+    with pytest.raises(ValueError, match="EarlyStopping"):
+        EarlyStopping(**kwargs)
+
+
+def test_save_model_keeps_the_best_checkpoint(tmp_path):
+    saver = SaveModel(name="best")
+    learn, script = run([1.0, 0.8, 0.9, 0.7, 0.75], saver, tmp_path=tmp_path)
+    assert len(saver.saved) == 3  # epochs 0, 1, 3 improved
+    state = read_checkpoint(tmp_path / "models" / "best.pth")
+    assert state["epoch"] == 4  # epochs done when epoch 3 ended
+    assert all(torch.equal(state["model"][k], script.weights[3][k]) for k in state["model"])
+    assert "opt" in state and "rng" in state
+
+
+def test_save_model_every_epoch(tmp_path):
+    learn, script = run([1.0, 0.8, 0.9], SaveModel(every_epoch=True, name="ep"), tmp_path=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["ep_0.pth", "ep_1.pth",
+                                                                       "ep_2.pth"]
+    for i in range(3):
+        state = read_checkpoint(tmp_path / "models" / f"ep_{i}.pth")
+        assert state["epoch"] == i + 1
+        assert all(torch.equal(state["model"][k], script.weights[i][k]) for k in state["model"])
+
+
+def test_save_model_refuses_a_path_as_name():
+    with pytest.raises(ValueError, match="plain file name"):
+        SaveModel(name="models/best")
+
+
+class InjectNaN(Callback):
+    """Make the training loss NaN at one (epoch, batch); snapshot weights after every step."""
+
+    order = 30  # after_loss before TerminateOnNaN (40)
+
+    def __init__(self, epoch: int, batch: int):
+        self.at, self.weights = (epoch, batch), []
+
+    def after_loss(self):
+        if self.learn.training and (self.learn.epoch, self.learn.iter) == self.at:
+            self.learn.loss = self.learn.loss * NAN
+
+    def after_step(self):
+        self.weights.append({k: v.clone() for k, v in self.learn.model.state_dict().items()})
+
+
+def test_terminate_on_nan_names_epoch_and_batch(capsys):
+    learn, guard, inject = synth_learner(), TerminateOnNaN(), InjectNaN(epoch=1, batch=2)
+    with learn.silent():
+        learn.fit(0.05, 3, cbs=[inject, guard])
+    assert "epoch 1, batch 2" in guard.message and "nan" in guard.message
+    assert guard.message in capsys.readouterr().out
+    assert len(learn.recorder.values) == 1  # epoch 0 finished, epoch 1 did not
+    assert len(inject.weights) == 4 + 2  # 4 steps in epoch 0, batches 0 and 1 of epoch 1
+    final = learn.model.state_dict()
+    assert all(torch.equal(final[k], inject.weights[-1][k]) for k in final)
+
+
+def test_terminate_on_nan_stops_a_diverging_run():
+    learn, guard = synth_learner(), TerminateOnNaN()
+    with learn.silent():
+        learn.fit(1e4, 5, cbs=[guard])  # lr far too high: the loss overflows to inf, then NaN
+    assert guard.message is not None and "TerminateOnNaN" in guard.message
+    assert "training loss is inf at epoch 1, batch 1" in guard.message
+    assert len(learn.recorder.values) == 1
+    assert all(torch.isfinite(p).all() for p in learn.model.parameters())  # stopped in time
