@@ -1,0 +1,174 @@
+"""Ctrl-C during fit: the step is whole or not at all, after_fit runs, the error reaches the user,
+and the learner can go on training or be saved."""
+import copy
+import functools
+import os
+import signal
+import threading
+
+import pytest
+import torch
+
+from minifast import Callback
+from minifast.interrupt import deferred_interrupt
+from tests.conftest import synth_learner
+
+SGD_MOM = functools.partial(torch.optim.SGD, momentum=0.9)
+
+
+class InterruptAt(Callback):
+    """Raise KeyboardInterrupt at `event` of training batch (epoch, batch), as Ctrl-C would;
+    snapshot model + optimiser state after every completed step."""
+
+    order = 90
+
+    def __init__(self, event: str, epoch: int, batch: int):
+        self.event, self.at, self.snapshots = event, (epoch, batch), []
+
+    def _check(self, event: str):
+        if event == self.event and self.learn.training and \
+                (self.learn.epoch, self.learn.iter) == self.at:
+            raise KeyboardInterrupt
+
+    def before_batch(self):
+        self._check("before_batch")
+
+    def after_loss(self):
+        self._check("after_loss")
+
+    def before_backward(self):
+        self._check("before_backward")
+
+    def before_step(self):
+        self._check("before_step")
+
+    def after_step(self):
+        self.snapshots.append((copy.deepcopy(self.learn.model.state_dict()),
+                               copy.deepcopy(self.learn.opt.state_dict())))
+        self._check("after_step")
+
+
+def assert_state_equal(learn, model_state, opt_state):
+    for k, v in learn.model.state_dict().items():
+        assert torch.equal(v, model_state[k]), k
+    now = learn.opt.state_dict()
+    assert now["param_groups"] == opt_state["param_groups"]
+    for i, buffers in opt_state["state"].items():
+        for name, value in buffers.items():
+            assert torch.equal(now["state"][i][name], value), (i, name)
+
+
+# event that raises at epoch 1, batch 2 -> steps completed (4 per epoch)
+@pytest.mark.parametrize("event, steps_done", [
+    ("before_batch", 6), ("after_loss", 6), ("before_backward", 6), ("before_step", 6),
+    ("after_step", 7),
+])
+def test_interrupt_leaves_the_state_of_the_last_completed_step(event, steps_done):
+    learn = synth_learner(opt_func=SGD_MOM)
+    cb = InterruptAt(event, epoch=1, batch=2)
+    with pytest.raises(KeyboardInterrupt):  # the exception reaches the user
+        learn.fit(0.05, 3, cbs=[cb])
+    assert len(cb.snapshots) == steps_done
+    assert_state_equal(learn, *cb.snapshots[-1])
+
+
+def test_after_fit_runs_and_the_recorder_is_consistent():
+    learn = synth_learner(opt_func=SGD_MOM)
+    with pytest.raises(KeyboardInterrupt):
+        learn.fit(0.05, 3, cbs=[InterruptAt("before_step", epoch=1, batch=2)])
+    assert learn.progress.bar is None  # closed by after_fit
+    assert learn.recorder.metric("epoch") == [0]  # only the whole epoch has a row
+    assert learn.cbs == [cb for cb in learn.cbs if not isinstance(cb, InterruptAt)]
+
+
+class GradsAtStart(Callback):
+    def before_batch(self):
+        if not hasattr(self, "grads"):
+            self.grads = [p.grad for p in self.learn.model.parameters()]
+
+
+def test_training_and_saving_go_on_after_an_interrupt(tmp_path):
+    learn = synth_learner(opt_func=SGD_MOM, path=tmp_path)
+    with pytest.raises(KeyboardInterrupt):  # stopped after backward: grads are populated
+        learn.fit(0.05, 3, cbs=[InterruptAt("before_step", epoch=0, batch=1)])
+    assert all(p.grad is not None for p in learn.model.parameters())
+    probe = GradsAtStart()
+    with learn.silent():
+        learn.fit(0.05, 2, cbs=[probe])
+    assert probe.grads == [None, None]  # the interrupted batch's gradient did not leak in
+    assert len(learn.recorder.values) == 2
+    learn.save("after")
+    weights = copy.deepcopy(learn.model.state_dict())
+    with learn.silent():
+        learn.fit(0.05, 1)
+    learn.load("after")
+    assert all(torch.equal(v, weights[k]) for k, v in learn.model.state_dict().items())
+
+
+class SignalMidStep(torch.optim.SGD):
+    """An SGD step that receives a real SIGINT after updating the first parameter only."""
+
+    def step(self, closure=None):
+        params = [p for g in self.param_groups for p in g["params"]]
+        for i, p in enumerate(params):
+            p.data.add_(p.grad, alpha=-self.param_groups[0]["lr"])
+            if i == 0:
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, half-way through the update
+
+
+class BeforeStep(Callback):
+    def before_step(self):
+        self.weights = [p.detach().clone() for p in self.learn.model.parameters()]
+        self.grads = [p.grad.clone() for p in self.learn.model.parameters()]
+
+
+def test_a_real_sigint_mid_step_waits_until_the_step_is_whole():
+    learn, probe = synth_learner(opt_func=SignalMidStep), BeforeStep()
+    with learn.silent(), pytest.raises(KeyboardInterrupt):
+        learn.fit(0.05, 1, cbs=[probe])
+    for p, w, g in zip(learn.model.parameters(), probe.weights, probe.grads):
+        assert torch.equal(p.detach(), w - 0.05 * g)  # every parameter took its step
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_without_the_guard_a_sigint_lands_mid_block():
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append(1)
+    assert done == []  # control: this is what deferred_interrupt prevents
+
+
+def test_deferred_interrupt_delivers_after_the_block():
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append(1)
+    assert done == [1]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_deferred_interrupt_calls_a_custom_handler_once():
+    calls = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: calls.append(signum))
+    try:
+        with deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            assert calls == []
+        assert calls == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_deferred_interrupt_is_a_no_op_outside_the_main_thread():
+    seen = []
+
+    def body():
+        with deferred_interrupt():
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    assert seen == [signal.default_int_handler]
