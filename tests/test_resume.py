@@ -1,0 +1,189 @@
+"""Checkpoint and resume: a resumed run's losses equal an unbroken run's, bit for bit on the CPU.
+And set_seed: same seed -> the same loss curve, shuffles and augmentations included."""
+import functools
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from minifast import Callback, DataBunch, Learner, SaveModel, set_seed
+from minifast.checkpoint import save_checkpoint
+from tests.conftest import synth_learner
+
+
+class NoisyLine(Dataset):
+    """y = 2x + 1 with an augmentation drawing from NumPy, Python's random and torch."""
+
+    def __init__(self, n: int):
+        self.x = torch.linspace(-2, 2, n)[:, None]
+        self.y = 2 * self.x + 1
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        jitter = np.random.normal(0, 0.1) + random.uniform(-0.1, 0.1) + 0.1 * torch.randn(1)
+        return self.x[i] + jitter.float(), self.y[i]
+
+
+def global_rng_learner(path, seed: int = 0) -> Learner:
+    """Every random source is global: init, dropout, shuffling, augmentation."""
+    set_seed(seed)
+    model = nn.Sequential(nn.Linear(1, 16), nn.Dropout(0.2), nn.ReLU(), nn.Linear(16, 1))
+    data = DataBunch(DataLoader(NoisyLine(64), batch_size=16, shuffle=True),
+                     DataLoader(NoisyLine(32), batch_size=16))
+    return Learner(model, data, loss_func=nn.MSELoss(), metrics=[], device="cpu", path=path)
+
+
+def own_generator_learner(path) -> Learner:
+    """The shuffle comes from the DataLoader's own torch.Generator; SGD with momentum."""
+    sgd = functools.partial(torch.optim.SGD, momentum=0.9)
+    return synth_learner(opt_func=sgd, path=path)
+
+
+BUILDERS = [global_rng_learner, own_generator_learner]
+
+
+def losses(learn) -> list[float]:
+    return learn.recorder.loss_values().tolist()
+
+
+def fit(learn, how: str, n_epoch: int, **kwargs):
+    with learn.silent():
+        if how == "one_cycle":
+            learn.fit_one_cycle(n_epoch, 0.02, **kwargs)
+        else:
+            learn.fit(0.02, n_epoch, **kwargs)
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+@pytest.mark.parametrize("how", ["constant", "one_cycle"])
+def test_resumed_run_equals_the_unbroken_run(tmp_path, build, how):
+    full = build(tmp_path / "full")
+    fit(full, how, 4, cbs=[SaveModel(every_epoch=True, name="ep")])
+    resumed = build(tmp_path / "full")  # a fresh process would build the same objects
+    fit(resumed, how, 4, resume="ep_1")  # 2 epochs done: train epochs 2 and 3
+    assert len(losses(resumed)) == 8
+    assert losses(resumed) == losses(full)[8:]  # exact, per batch
+    assert resumed.recorder.metric("valid_loss") == full.recorder.metric("valid_loss")[2:]
+    assert resumed.recorder.lrs == full.recorder.lrs[8:]
+    for p, q in zip(resumed.model.parameters(), full.model.parameters()):
+        assert torch.equal(p, q)
+
+
+class CrashAt(Callback):
+    def before_step(self):
+        if (self.learn.epoch, self.learn.iter) == (2, 1):
+            raise KeyboardInterrupt  # the "crash": Ctrl-C, a killed job...
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+def test_crash_then_resume_gives_the_unbroken_loss_curve(tmp_path, build):
+    full = build(tmp_path / "full")
+    fit(full, "one_cycle", 4)
+    crashed = build(tmp_path / "crash")
+    with pytest.raises(KeyboardInterrupt):
+        fit(crashed, "one_cycle", 4, cbs=[SaveModel(every_epoch=True, name="ep"), CrashAt()])
+    resumed = build(tmp_path / "crash")
+    fit(resumed, "one_cycle", 4, resume="ep_1")
+    assert losses(crashed)[:8] + losses(resumed) == losses(full)
+
+
+def test_sgdr_resumes_mid_schedule(tmp_path):
+    full = own_generator_learner(tmp_path)
+    with full.silent():  # 1 + 2 epochs
+        full.fit(0.05, 2, cycle_len=1, cycle_mult=2, cbs=[SaveModel(every_epoch=True, name="ep")])
+    resumed = own_generator_learner(tmp_path)
+    with resumed.silent():
+        resumed.fit(0.05, 2, cycle_len=1, cycle_mult=2, resume="ep_0")
+    assert losses(resumed) == losses(full)[4:]
+    assert resumed.recorder.lrs == full.recorder.lrs[4:]
+
+
+def test_without_the_rng_states_the_resumed_run_differs(tmp_path):
+    """Control: the RNG restore is what makes the runs equal (so the tests above can fail)."""
+    full = global_rng_learner(tmp_path)
+    fit(full, "constant", 4, cbs=[SaveModel(every_epoch=True, name="ep")])
+    resumed = global_rng_learner(tmp_path)
+    resumed.load("ep_1")  # weights and optimiser, but not the RNG states
+    with resumed.silent():
+        resumed.fit_epochs(4, 0.02, start_epoch=2)
+    assert losses(resumed) != losses(full)[8:]
+
+
+def test_save_after_fit_resumes_into_a_longer_fit(tmp_path):
+    full = own_generator_learner(tmp_path)
+    fit(full, "constant", 3)
+    part = own_generator_learner(tmp_path)
+    fit(part, "constant", 2)
+    part.save("two")
+    fit(part, "constant", 3, resume="two")
+    assert losses(part) == losses(full)[8:]
+
+
+def test_resume_refuses_a_finished_run(tmp_path):
+    learn = own_generator_learner(tmp_path)
+    fit(learn, "constant", 2)
+    learn.save("done")
+    with pytest.raises(ValueError, match="2 epoch\\(s\\) done.*nothing left"):
+        fit(learn, "constant", 2, resume="done")
+
+
+def test_resume_refuses_a_checkpoint_without_optimiser_or_training_state(tmp_path):
+    learn = own_generator_learner(tmp_path)
+    fit(learn, "constant", 1)
+    learn.save("no_opt", with_opt=False)
+    save_checkpoint({"model": learn.model.state_dict()}, tmp_path / "models" / "bare.pth")
+    fresh = own_generator_learner(tmp_path)
+    before = {k: v.clone() for k, v in fresh.model.state_dict().items()}
+    with pytest.raises(ValueError, match="with_opt=False"):
+        fit(fresh, "constant", 3, resume="no_opt")
+    with pytest.raises(ValueError, match="no training state"):
+        fit(fresh, "constant", 3, resume="bare")
+    with pytest.raises(FileNotFoundError, match="no_opt"):  # lists the names that exist
+        fit(fresh, "constant", 3, resume="typo")
+    assert all(torch.equal(before[k], v) for k, v in fresh.model.state_dict().items())
+
+
+def test_resume_refuses_a_dataloader_built_differently(tmp_path):
+    learn = own_generator_learner(tmp_path)
+    fit(learn, "constant", 1)
+    learn.save("one")
+    data = DataBunch(DataLoader(NoisyLine(64), batch_size=16, shuffle=True),  # no generator=
+                     DataLoader(NoisyLine(32), batch_size=16))
+    other = Learner(nn.Linear(1, 1), data, loss_func=nn.MSELoss(), metrics=[], device="cpu",
+                    path=tmp_path, opt_func=functools.partial(torch.optim.SGD, momentum=0.9))
+    rng_before = torch.get_rng_state()
+    with pytest.raises(ValueError, match="random generator"):
+        fit(other, "constant", 3, resume="one")
+    assert torch.equal(torch.get_rng_state(), rng_before)  # nothing restored
+
+
+# ---------------------------------------------------------------------- set_seed
+def test_same_seed_same_loss_curve(tmp_path):
+    runs = []
+    for _ in range(2):
+        learn = global_rng_learner(tmp_path, seed=3)
+        fit(learn, "constant", 2)
+        runs.append(losses(learn))
+    assert runs[0] == runs[1]
+    other = global_rng_learner(tmp_path, seed=4)
+    fit(other, "constant", 2)
+    assert losses(other) != runs[0]
+
+
+def test_set_seed_seeds_python_numpy_and_torch():
+    set_seed(7)
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    set_seed(7)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+
+
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (2**32, ValueError), (1.5, TypeError),
+                                         ("0", TypeError)])
+def test_set_seed_refuses_bad_seeds(seed, error):
+    with pytest.raises(error, match="set_seed"):
+        set_seed(seed)
