@@ -233,7 +233,13 @@ class Learner:
 
         finder = LRFinder(start_lr, end_lr, num_it, linear)
         n_epoch = 1 if num_it is None else -(-num_it // max(len(self.data.train_dl), 1))
-        self.fit_epochs(n_epoch, start_lr, None, [finder])
+        if self.opt is None:
+            self.create_opt()
+        # Keep the lrs and wds as they are: the finder sets its own lr per batch, and restores
+        # the optimiser as it finds it in before_fit, hyper-parameters included.
+        lrs = [g["lr"] for g in self.opt.param_groups]
+        wds = [g["weight_decay"] for g in self.opt.param_groups]
+        self.fit_epochs(n_epoch, lrs, wds, [finder])
 
     def fit_epochs(self, n_epoch: int, lrs: HyperValues, wds: Optional[HyperValues] = None,
                    cbs: Iterable[Callback] = (), start_epoch: int = 0) -> None:

@@ -235,7 +235,7 @@ class LRFinder(Callback):
             return
         self.step += 1
         # Debiased moving average, as Recorder.smooth_losses computes it (one sync per batch).
-        self.avg = self.beta * self.avg + (1 - self.beta) * float(self.learn.loss)
+        self.avg = self.beta * self.avg + (1 - self.beta) * float(self.learn.loss.detach())
         smooth = self.avg / (1 - self.beta**self.step)
         self.smoothed.append(smooth)
         if math.isnan(smooth) or smooth > 4 * self.best or self.step >= self.n_steps:
