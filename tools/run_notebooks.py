@@ -33,6 +33,9 @@ def execute(path: Path, quick: bool, timeout: int = 1800, out: Path | None = Non
     env_before = os.environ.get("MINIFAST_QUICK")
     os.environ["MINIFAST_QUICK"] = "1" if quick else "0"  # the kernel inherits our environment
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    shared = REPO.parent / "shared" / "data"  # this project's data folder, unless told otherwise
+    if "MINIFAST_DATA" not in os.environ and shared.is_dir():
+        os.environ["MINIFAST_DATA"] = str(shared)
     start = time.perf_counter()
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",

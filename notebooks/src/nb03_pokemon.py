@@ -1,0 +1,197 @@
+"""Cells of notebooks/03_pokemon.ipynb (built by notebooks/build.py)."""
+
+CELLS = [
+("md", r"""
+# 03 — Pokémon: the transfer-learning recipe, end to end
+
+Five classes (bulbasaur, charmander, mewtwo, pikachu, squirtle), about 230 images each: far
+too few to train a CNN from scratch, plenty to *fine-tune* one pretrained on ImageNet. The
+recipe from the fastai course, step by step:
+
+1. look at the data, split it, pick the image size and augmentations;
+2. `ConvLearner.pretrained(efficientnet_lite0, data, precompute=True)`: a frozen pretrained
+   body with a new head; the body's activations are computed once and cached;
+3. train the head (fast, on the cached activations), then with augmentation;
+4. unfreeze and train everything with **differential learning rates**;
+5. **TTA**, a confusion matrix, the top losses, `predict_image` on a file, save and load.
+
+Data: `get_dataset('pokemon')` (reads `$MINIFAST_DATA`). Quick mode (`MINIFAST_QUICK=1`):
+8 images per class, tiny images, one short epoch per step.
+"""),
+("code", r"""
+%matplotlib inline
+import os, time, shutil
+os.environ.setdefault('TQDM_DISABLE', '1')   # plain-text epoch tables instead of widgets
+QUICK = os.environ.get('MINIFAST_QUICK') == '1'
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+import matplotlib.pyplot as plt
+from PIL import Image
+from minifast import *
+from minifast.data.datasets import get_dataset
+
+set_seed(42)
+WORK = Path('work/pokemon')          # models/ and cached activations go here, not into the data folder
+print('quick mode' if QUICK else 'full mode', '| torch', torch.__version__, '| threads', torch.get_num_threads())
+notebook_start = time.perf_counter()
+"""),
+("code", r"""
+PATH = get_dataset('pokemon')
+if QUICK:   # a tiny copy (links) of the data set: 8 images per class
+    tiny = WORK / 'tiny_data'
+    shutil.rmtree(tiny, ignore_errors=True)
+    for cls in sorted(p.name for p in PATH.iterdir() if p.is_dir()):
+        (tiny / cls).mkdir(parents=True)
+        for f in sorted((PATH / cls).iterdir())[:8]:
+            (tiny / cls / f.name).symlink_to(f.resolve())
+    PATH = tiny
+print(PATH)
+"""),
+("md", r"""
+## 1. The data
+
+One folder per class. How many images, what sizes, what kinds of file?
+"""),
+("code", r"""
+files = {cls.name: sorted(cls.iterdir()) for cls in sorted(PATH.iterdir()) if cls.is_dir()}
+for cls, fs in files.items():
+    print(f'{cls:<11} {len(fs):4d} images')
+all_files = [f for fs in files.values() for f in fs]
+sizes = np.array([Image.open(f).size for f in all_files])
+modes = Counter(Image.open(f).mode for f in all_files)
+print(f'total {len(all_files)} | width {sizes[:, 0].min()}..{sizes[:, 0].max()} (median {np.median(sizes[:, 0]):.0f})'
+      f' | height {sizes[:, 1].min()}..{sizes[:, 1].max()} (median {np.median(sizes[:, 1]):.0f})')
+print('image modes:', dict(modes), '-> the loader converts every mode to RGB')
+"""),
+("code", r"""
+fig, axes = plt.subplots(1, 2, figsize=(11, 3))
+axes[0].hist(sizes[:, 0], bins=30, alpha=.6, label='width'); axes[0].hist(sizes[:, 1], bins=30, alpha=.6, label='height')
+axes[0].set_xlabel('pixels'); axes[0].legend(); axes[0].set_title('image sizes')
+axes[1].bar(list(files), [len(f) for f in files.values()]); axes[1].set_title('images per class')
+plt.show()
+"""),
+("md", r"""
+## 2. The split, the size, the augmentations
+
+`from_folder` holds out a random 20% for validation, reproducibly (`seed=42`).
+`tfms_from_model` builds the training and validation transforms for this architecture: resize,
+(random) crop to `sz`, and normalise with the statistics the network was pretrained with.
+`transforms_side_on` adds small rotations, lighting changes and left-right flips —
+sensible for pictures of characters seen from the side. `max_zoom=1.1` adds a random zoom.
+"""),
+("code", r"""
+arch = efficientnet_lite0
+sz = 64 if QUICK else 224
+bs = 16 if QUICK else 32
+tfms = tfms_from_model(arch, sz, aug_tfms=transforms_side_on, max_zoom=1.1)
+data = ImageClassifierData.from_folder(PATH, bs=bs, tfms=tfms, valid_pct=0.2, seed=42)
+print('classes:', data.classes)
+print(f'train {len(data.trn_ds)} images, valid {len(data.val_ds)} images, size {data.sz} px')
+print('valid per class:', dict(Counter(data.classes[int(y)] for y in data.val_ds.y)))
+"""),
+("code", r"""
+mean, std = data.stats()
+print('pixel mean per channel', np.round(mean, 3), 'std', np.round(std, 3),
+      '| ImageNet: [0.485 0.456 0.406] [0.229 0.224 0.225]')
+data.show_batch(8)
+plt.show()
+"""),
+("md", r"""
+## 3. A pretrained network with a new head
+
+`ConvLearner.pretrained` takes `efficientnet_lite0`'s ImageNet body, cuts off its classifier
+and adds a new head for our 5 classes. The body is **frozen**: only the head trains.
+With `precompute=True` the body's output for every image is computed once and cached, so
+training the head takes seconds (but sees no augmentation: the cache holds one view per image).
+"""),
+("code", r"""
+start = time.perf_counter()
+learn = ConvLearner.pretrained(arch, data, precompute=True, path=WORK)
+print(f'precomputed the body activations in {time.perf_counter() - start:.0f} s')
+learn.summary();
+"""),
+("code", r"""
+learn.lr_find()
+learn.sched.plot()
+plt.show()
+"""),
+("code", r"""
+lr = 1e-2
+learn.fit(lr, 1 if QUICK else 3)
+"""),
+("md", r"""
+Now with augmentation: `precompute = False` sends real images through the (still frozen) body
+again, each epoch with new random crops, flips and rotations. `cycle_len=1` gives each epoch
+its own cosine annealing of the lr (SGDR).
+"""),
+("code", r"""
+learn.precompute = False
+learn.fit(lr, 1 if QUICK else 2, cycle_len=1)
+"""),
+("md", r"""
+## 4. Unfreeze, with differential learning rates
+
+Now train every layer. The early layers hold general features (edges, textures) that need
+little change, so they get a learning rate 100× smaller than the head; the middle group 10×
+smaller. minifast splits the model into three layer groups (two halves of the body, the head),
+and `np.array([lr/100, lr/10, lr])` gives one lr to each.
+"""),
+("code", r"""
+learn.unfreeze()
+lrs = np.array([lr / 100, lr / 10, lr])
+learn.fit(lrs / 4, 1, cycle_len=1 if QUICK else 2)
+learn.sched.plot_lr()
+plt.show()
+"""),
+("md", r"""
+## 5. Test-time augmentation
+
+`TTA()` predicts each validation image as it is and 4 more times augmented, and returns the
+log-probabilities of every pass; averaging the probabilities usually fixes a few mistakes
+(see `docs/tta.md`).
+"""),
+("code", r"""
+log_preds, y = learn.TTA()
+probs = np.mean(np.exp(log_preds), 0)
+acc_plain = (log_preds[0].argmax(1) == y).mean()
+acc_tta = (probs.argmax(1) == y).mean()
+print(f'VALIDATION ACCURACY: {acc_plain:.4f} without TTA, {acc_tta:.4f} with TTA '
+      f'({len(y)} validation images)')
+if not QUICK:
+    assert acc_tta >= 0.97, 'below the 97% this notebook promises'
+"""),
+("md", r"""
+## 6. What does it get wrong?
+"""),
+("code", r"""
+interp = ClassificationInterpretation(learn)
+interp.plot_confusion_matrix()
+plt.show()
+print('most confused (actual, predicted, count):', interp.most_confused())
+"""),
+("code", r"""
+interp.plot_top_losses(6)
+plt.show()
+"""),
+("md", r"""
+## 7. Predict one file, save, load
+"""),
+("code", r"""
+some_file = files['pikachu'][0]
+name, idx, p = learn.predict_image(some_file)
+print(f'{some_file.name}: predicted {name!r} (class {idx}) with probability {p[idx]:.3f}')
+plt.imshow(Image.open(some_file).convert('RGB')); plt.axis('off'); plt.title(name); plt.show()
+"""),
+("code", r"""
+saved = learn.save('pokemon_final')
+print('saved to', saved)
+learn2 = ConvLearner.pretrained(arch, data, path=WORK)
+learn2.load('pokemon_final')
+p2 = learn2.predict_image(some_file)[2]
+print('same prediction after load:', torch.allclose(p, p2, atol=1e-5))
+print(f'whole notebook: {(time.perf_counter() - notebook_start) / 60:.1f} min')
+"""),
+]

@@ -1,0 +1,156 @@
+"""Cells of notebooks/04_dog_breeds.ipynb (built by notebooks/build.py)."""
+
+CELLS = [
+("md", r"""
+# 04 — Dog breeds: a CSV of labels, progressive resizing, SGDR
+
+Kaggle-style data: one folder of images named by id, and `labels.csv` saying which breed each id
+is. Here: 16 breeds from Stanford Dogs, 60 images each. The course's recipe (lesson 2):
+
+1. `ImageClassifierData.from_csv` with a validation split from `get_cv_idxs`;
+2. a pretrained `efficientnet_lite0`, head trained on precomputed activations;
+3. SGDR with growing cycles: `fit(lr, 3, cycle_len=1, cycle_mult=2)` (1 + 2 + 4 = 7 epochs);
+4. **progressive resizing**: train on small images first, then `set_data` swaps in bigger ones
+   and training goes on with the same model;
+5. TTA.
+
+Data: `get_dataset('dogbreeds')` (reads `$MINIFAST_DATA`). Quick mode (`MINIFAST_QUICK=1`):
+3 images per breed, tiny images, one short epoch per step.
+"""),
+("code", r"""
+%matplotlib inline
+import os, time, csv
+os.environ.setdefault('TQDM_DISABLE', '1')   # plain-text epoch tables instead of widgets
+QUICK = os.environ.get('MINIFAST_QUICK') == '1'
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+import matplotlib.pyplot as plt
+from minifast import *
+from minifast.data.datasets import get_dataset
+
+set_seed(42)
+WORK = Path('work/dogbreeds')       # models/ and cached activations go here, not into the data folder
+WORK.mkdir(parents=True, exist_ok=True)
+print('quick mode' if QUICK else 'full mode', '| torch', torch.__version__, '| threads', torch.get_num_threads())
+notebook_start = time.perf_counter()
+"""),
+("code", r"""
+PATH = get_dataset('dogbreeds')
+label_csv = PATH / 'labels.csv'
+print(PATH, '|', label_csv.read_text().splitlines()[:3])
+if QUICK:   # a tiny labels file: the first 3 images of each breed
+    rows, seen = [], Counter()
+    with open(label_csv) as f:
+        for row in csv.DictReader(f):
+            if seen[row['breed']] < 3:
+                seen[row['breed']] += 1; rows.append(row)
+    label_csv = WORK / 'labels_tiny.csv'
+    with open(label_csv, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=['id', 'breed']); writer.writeheader(); writer.writerows(rows)
+"""),
+("md", r"""
+## 1. The labels and the split
+
+How many rows, how many breeds, how balanced? `get_cv_idxs(n)` picks a random 20% of the
+rows (reproducibly, `seed=42`) as the validation set.
+"""),
+("code", r"""
+with open(label_csv) as f:
+    rows = list(csv.DictReader(f))
+counts = Counter(r['breed'] for r in rows)
+n = len(rows)
+print(f'{n} labelled images, {len(counts)} breeds, {min(counts.values())}..{max(counts.values())} per breed')
+val_idxs = get_cv_idxs(n)
+print(f'{len(val_idxs)} validation rows, e.g. {sorted(val_idxs)[:8]}')
+"""),
+("md", r"""
+## 2. Small images first
+
+Images are 224×224 here. Training first at a smaller size is faster, and the model then sees
+the data at a new scale when we switch to bigger images: a form of augmentation.
+`get_data(sz)` builds the same split at any size.
+"""),
+("code", r"""
+arch = efficientnet_lite0
+bs = 16 if QUICK else 32
+small, large = (48, 64) if QUICK else (128, 224)
+
+def get_data(sz):
+    tfms = tfms_from_model(arch, sz, aug_tfms=transforms_side_on, max_zoom=1.1)
+    return ImageClassifierData.from_csv(PATH, 'train', label_csv, bs=bs, tfms=tfms,
+                                        val_idxs=val_idxs, suffix='.jpg')
+
+data = get_data(small)
+print(f'{data.c} classes, train {len(data.trn_ds)}, valid {len(data.val_ds)}, size {data.sz}px')
+data.show_batch(8)
+plt.show()
+"""),
+("code", r"""
+start = time.perf_counter()
+learn = ConvLearner.pretrained(arch, data, precompute=True, path=WORK)
+print(f'precomputed the body activations in {time.perf_counter() - start:.0f} s')
+learn.lr_find()
+learn.sched.plot()
+plt.show()
+"""),
+("code", r"""
+lr = 1e-2
+learn.fit(lr, 1 if QUICK else 2)          # the head, on cached activations
+"""),
+("md", r"""
+Then with augmentation (`precompute = False`), with SGDR: three cycles of 1, 2 and 4 epochs,
+each a cosine from `lr` down to ~0, then a restart.
+"""),
+("code", r"""
+learn.precompute = False
+if QUICK:
+    learn.fit(lr, 1, cycle_len=1)
+else:
+    learn.fit(lr, 3, cycle_len=1, cycle_mult=2)
+learn.sched.plot_lr()
+plt.show()
+learn.save(f'{small}px')
+"""),
+("md", r"""
+## 3. Bigger images: `set_data`
+
+`set_data` swaps in new data and keeps the model (and its weights) as it is. The network is
+fully convolutional up to its pooling layer, so the same weights work at any image size.
+"""),
+("code", r"""
+learn.set_data(get_data(large))
+print('now training at', learn.data.sz, 'px')
+if QUICK:
+    learn.fit(lr, 1, cycle_len=1)
+else:
+    learn.fit(lr, 3, cycle_len=1, cycle_mult=2)
+learn.save(f'{large}px')
+"""),
+("code", r"""
+learn.recorder.plot_loss()
+plt.show()
+"""),
+("md", r"""
+## 4. TTA and the result
+"""),
+("code", r"""
+log_preds, y = learn.TTA()
+probs = np.mean(np.exp(log_preds), 0)
+acc_plain = (log_preds[0].argmax(1) == y).mean()
+acc_tta = (probs.argmax(1) == y).mean()
+print(f'VALIDATION ACCURACY: {acc_plain:.4f} without TTA, {acc_tta:.4f} with TTA '
+      f'({len(y)} validation images, {data.c} breeds)')
+if not QUICK:
+    assert acc_tta >= 0.97, 'below the 97% this notebook promises'
+"""),
+("code", r"""
+interp = ClassificationInterpretation(learn)
+print('most confused (actual, predicted, count):', interp.most_confused()[:5])
+interp.plot_top_losses(4)
+plt.show()
+print(f'whole notebook: {(time.perf_counter() - notebook_start) / 60:.1f} min')
+"""),
+]

@@ -1,0 +1,72 @@
+"""Execute every course notebook in quick mode (MINIFAST_QUICK=1) with nbclient; any error fails.
+
+The notebooks are copied into a temporary folder first, so the committed outputs (full-mode
+runs) are never overwritten and files the notebooks write (`models/`) land in the temp folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.conftest import REPO, shared_data_dir
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+NEEDS_SHARED_DATA = {"02_cifar10", "03_pokemon", "04_dog_breeds"}  # 01 and 05 use the bundled sample
+CELL_TIMEOUT_S = 300
+
+
+def test_all_five_notebooks_exist():
+    names = [p.stem for p in NOTEBOOKS]
+    assert names == ["01_mnist", "02_cifar10", "03_pokemon", "04_dog_breeds", "05_custom_callbacks"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_quick_mode(path: Path, tmp_path: Path, monkeypatch):
+    data_dir = Path(os.environ.get("MINIFAST_DATA") or shared_data_dir())
+    if path.stem in NEEDS_SHARED_DATA and not data_dir.is_dir():
+        pytest.skip(f"{path.name} needs the shared data sets; none at {data_dir} (set MINIFAST_DATA)")
+    monkeypatch.setenv("MINIFAST_DATA", str(data_dir))
+    monkeypatch.setenv("MINIFAST_QUICK", "1")  # the kernel inherits this process's environment
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    copy = tmp_path / path.name
+    shutil.copy(path, copy)
+    nb = nbformat.read(copy, as_version=4)
+    start = time.perf_counter()
+    # Raises CellExecutionError (with the failing cell and its traceback) on the first error.
+    NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    seconds = time.perf_counter() - start
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors, errors
+    assert "quick mode" in _all_text(nb), "the notebook must print that it runs in quick mode"
+    print(f"{path.name}: quick mode in {seconds:.1f} s")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_notebook_has_outputs(path: Path):
+    """The committed files are executed: every code cell ran, in order, and plots are there."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    counts = [c.get("execution_count") for c in code]
+    assert all(isinstance(n, int) for n in counts), f"{path.name}: not every code cell was executed"
+    assert counts == sorted(counts), f"{path.name}: cells were executed out of order"
+    assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
+    images = [o for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    if path.stem != "05_custom_callbacks" or images:  # every notebook draws at least one plot
+        assert images, f"{path.name}: no plot in the committed outputs"
+
+
+def _all_text(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", "") if "text" in out else json.dumps(out.get("data", {})))
+    return "\n".join(parts)
