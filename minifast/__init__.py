@@ -76,4 +76,19 @@ __all__ += ["ImageClassifierData", "tfms_from_model", "tfms_from_stats", "transf
             "open_image", "BadImageError", "BadImageWarning", "get_dataset", "mnist_data",
             "cifar10_data", "pokemon_data", "dogbreeds_data"]
 # --- transfer learning (vision/)
+from .vision.archs import (
+    densenet121,
+    efficientnet_lite0,
+    resnet18,
+    resnet34,
+    resnet50,
+    resnet101,
+    vgg16,
+    vgg16_bn,
+)
+from .vision.conv_learner import BnFreeze, ConvLearner
+from .vision.interpret import ClassificationInterpretation
+
+__all__ += ["ConvLearner", "BnFreeze", "ClassificationInterpretation", "efficientnet_lite0",
+            "resnet18", "resnet34", "resnet50", "resnet101", "densenet121", "vgg16", "vgg16_bn"]
 # --- distributed training and tuning
