@@ -27,7 +27,8 @@ class MixedPrecision(Callback):
     (10) is below GradientClipping's (20), so clipping sees true gradients — and when they hold
     inf/NaN the step is skipped with CancelBatchException (as `GradScaler.step` does: the
     gradients are cleared, `after_step` does not run for that batch). `after_batch` updates the
-    scale. `dtype` overrides the 16-bit type (e.g. torch.bfloat16 on a recent GPU: no scaler).
+    scale. `dtype` overrides the 16-bit type: torch.bfloat16 on a recent GPU (no scaler), or
+    torch.float16 on the CPU (with a scaler: slow, but it runs the CUDA recipe anywhere).
     """
 
     order = 10
@@ -44,11 +45,8 @@ class MixedPrecision(Callback):
             raise ValueError(f"MixedPrecision supports cpu and cuda, not {self.learn.device}")
         default = torch.float16 if self.device_type == "cuda" else torch.bfloat16
         self.fit_dtype = self.dtype or default
-        if self.device_type == "cpu" and self.fit_dtype == torch.float16:
-            raise ValueError("MixedPrecision: float16 autocast on the CPU is not supported, use "
-                             "bfloat16 (the default there)")
         use_scaler = self.fit_dtype == torch.float16  # bf16 has float32's range: no scaling
-        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        self.scaler = torch.amp.GradScaler(self.device_type) if use_scaler else None
         self.unscaled = False
 
     def before_batch(self):
