@@ -1,17 +1,8 @@
 """Schedules: pure functions of the position in training, and the callbacks that apply them.
 
-Read after `learner.py`. A schedule is a plain function `pos -> value` with `pos` in [0, 1]; SGDR
-and one-cycle are *compositions* of the four basic ones, so each can be tested (and plotted)
-without a model. The callbacks only turn "which batch is this?" into a position and write the
-values into the optimiser before each training batch:
-
-    ParamScheduler  any hyper-parameter from any schedule function (fastai v2)
-    SGDR            fit(lrs, n_cycle, cycle_len, cycle_mult): cosine with restarts (fastai 0.7)
-    OneCycle        fit_one_cycle: lr up then down, momentum the other way (Smith 2018)
-    LRFinder        lr_find: exponential lr sweep that restores the model afterwards
-
-Values can be floats or numpy arrays (one per param group): `sched_cos(lrs, 0, pos)` anneals
-every group's lr together, so differential learning rates keep their ratios.
+Read after `learner.py`. A schedule is a function `pos -> value`, pos in [0, 1]; SGDR and
+one-cycle compose the four basic ones, so they are tested and plotted without a model. Values may
+be arrays, one per param group: `sched_cos(lrs, 0, pos)` anneals all groups, keeping their ratios.
 """
 from __future__ import annotations
 
@@ -28,6 +19,7 @@ from .hyper import HyperValues, set_hyper, spread_values
 
 Value = Union[float, np.ndarray]
 Schedule = Callable[[float], Value]
+Hypers = dict[str, list[float]]  # name -> one value per param group
 
 
 # ---------------------------------------------------------------------- pure schedule functions
@@ -43,9 +35,7 @@ def sched_lin(start: Value, end: Value, pos: float) -> Value:
 
 def sched_cos(start: Value, end: Value, pos: float) -> Value:
     """Half a cosine from `start` to `end`: flat at both ends, steepest in the middle.
-
-    Written as PyTorch's `_annealing_cos` writes it, so one-cycle matches `OneCycleLR` closely.
-    """
+    (Written as PyTorch's `_annealing_cos`, so one-cycle matches `OneCycleLR` to the last bits.)"""
     return end + (start - end) / 2 * (math.cos(math.pi * pos) + 1)
 
 
@@ -55,51 +45,40 @@ def sched_exp(start: Value, end: Value, pos: float) -> Value:
 
 
 def combine_scheds(pcts: Sequence[float], scheds: Sequence[Schedule]) -> Schedule:
-    """One schedule made of several: `scheds[i]` runs over the next `pcts[i]` of the position.
-
-    Each part sees its own position 0 -> 1. Idea: fastai v2 `combine_scheds`.
-    """
+    """One schedule of several: `scheds[i]` runs over the next `pcts[i]` of the position, seeing
+    its own position 0 -> 1. Idea: fastai v2 `combine_scheds`."""
     if len(pcts) != len(scheds) or not scheds:
-        raise ValueError(f"combine_scheds: {len(pcts)} pcts for {len(scheds)} schedules; "
-                         "give one fraction of training per schedule")
+        raise ValueError(f"combine_scheds: {len(pcts)} pcts for {len(scheds)} schedules")
     if abs(sum(pcts) - 1) > 1e-6:
         raise ValueError(f"combine_scheds: pcts {list(pcts)} sum to {sum(pcts):.6g}, not 1")
     starts = [0.0, *np.cumsum(pcts[:-1]).tolist()]  # where each part begins
 
     def combined(pos: float) -> Value:
         i = min(max(bisect.bisect_right(starts, pos) - 1, 0), len(scheds) - 1)
-        width = pcts[i]
-        return scheds[i]((pos - starts[i]) / width if width > 0 else 1.0)
+        return scheds[i]((pos - starts[i]) / pcts[i] if pcts[i] > 0 else 1.0)
 
     return combined
 
 
 # ---------------------------------------------------------------------- SGDR (fastai 0.7)
-def sgdr_cycle_epochs(n_cycle: int, cycle_len: int, cycle_mult: int = 1) -> list[int]:
-    """Epochs in each SGDR cycle: cycle i lasts `cycle_len * cycle_mult**i` epochs."""
+def sgdr_n_epochs(n_cycle: int, cycle_len: int, cycle_mult: int = 1) -> int:
+    """Epochs trained by `fit(lrs, n_cycle, cycle_len, cycle_mult)`: 7 for (3, 1, 2), as 1 + 2 + 4.
+
+    Cycle i lasts cycle_len * mult**i epochs, so fastai 0.7's `sum_geom` gives
+    cycle_len * (mult**n_cycle - 1) / (mult - 1), or cycle_len * n_cycle when mult is 1.
+    """
     n_cycle = _whole(n_cycle, "n_cycle")
     cycle_len, cycle_mult = _whole(cycle_len, "cycle_len"), _whole(cycle_mult, "cycle_mult")
-    return [cycle_len * cycle_mult**i for i in range(n_cycle)]
-
-
-def sgdr_n_epochs(n_cycle: int, cycle_len: int, cycle_mult: int = 1) -> int:
-    """Epochs trained by `fit(lrs, n_cycle, cycle_len, cycle_mult)`.
-
-    fastai 0.7's `sum_geom`: cycle_len * (mult**n_cycle - 1) / (mult - 1), or cycle_len * n_cycle
-    when mult is 1. `fit(1e-2, 3, cycle_len=1, cycle_mult=2)` trains 1 + 2 + 4 = 7 epochs.
-    """
-    return sum(sgdr_cycle_epochs(n_cycle, cycle_len, cycle_mult))
+    return sum(cycle_len * cycle_mult**i for i in range(n_cycle))
 
 
 def sgdr_factor(step: int, n_iter: int, cycle_len: int, cycle_mult: int = 1) -> float:
     """Fraction of the base lr that SGDR uses at training batch `step` (0-based, whole fit).
 
-    fastai 0.7 `CosAnneal`: a cycle of `nb` batches follows cos from 1 down towards 0 at batch
-    j of the cycle, (cos(pi j / nb) + 1) / 2, then restarts at 1 with nb *= cycle_mult. Its
-    warm-up: while step < nb_0 / 20 (first 5% of the first cycle) the lr is base/100, and
-    the cosine's clock keeps running meanwhile. After it this is exactly PyTorch's
-    CosineAnnealingWarmRestarts(T_0=nb_0, T_mult=cycle_mult, eta_min=0). SGDR: Loshchilov &
-    Hutter 2017. Integers only, so restarts land exactly on epoch starts.
+    fastai 0.7 `CosAnneal` (SGDR: Loshchilov & Hutter 2017): batch j of a cycle of nb batches
+    gets (cos(pi j / nb) + 1) / 2, then a restart at 1 with nb *= cycle_mult; while step < nb_0/20
+    (5% of the first cycle) it is 1/100, the cosine's clock running on. Integer arithmetic, so
+    restarts land exactly on epoch starts.
     """
     start, length = 0, cycle_len * n_iter  # first batch and length of the current cycle
     if step < length / 20:
@@ -124,19 +103,18 @@ class ParamScheduler(Callback):
     def __init__(self, scheds: dict[str, Schedule]):
         self.scheds = scheds
 
-    def hypers_at(self, step: int, n_iter: int, n_epoch: int, n_groups: int) -> dict[str, list[float]]:
+    def hypers_at(self, step: int, n_iter: int, n_epoch: int, n_groups: int) -> Hypers:
         """Values for training batch `step` of a fit of `n_epoch` epochs of `n_iter` batches."""
         pos = step / (n_epoch * n_iter)
-        return {name: spread_values(sched(pos), n_groups, name) for name, sched in self.scheds.items()}
+        return {name: spread_values(f(pos), n_groups, name) for name, f in self.scheds.items()}
 
     def before_batch(self):
         learn = self.learn
-        if not learn.training:
-            return
-        step = learn.epoch * learn.n_iter + learn.iter  # from epoch, so a resumed fit is right too
-        hypers = self.hypers_at(step, learn.n_iter, learn.n_epoch, len(learn.opt.param_groups))
-        for name, values in hypers.items():
-            set_hyper(learn.opt, name, values)
+        if learn.training:
+            step = learn.epoch * learn.n_iter + learn.iter  # from epoch: a resumed fit is right too
+            hypers = self.hypers_at(step, learn.n_iter, learn.n_epoch, len(learn.opt.param_groups))
+            for name, values in hypers.items():
+                set_hyper(learn.opt, name, values)
 
 
 class SGDR(ParamScheduler):
@@ -149,19 +127,21 @@ class SGDR(ParamScheduler):
 
     def __init__(self, lrs: HyperValues, n_cycle: int, cycle_len: int, cycle_mult: int = 1,
                  cycle_save_name: Optional[str] = None):
-        self.cycle_epochs = sgdr_cycle_epochs(n_cycle, cycle_len, cycle_mult)
-        self.n_epoch = sum(self.cycle_epochs)
+        sgdr_n_epochs(n_cycle, cycle_len, cycle_mult)  # checks the three counts
+        # Epochs done when each cycle ends: 1, 3, 7 for fit(lr, 3, cycle_len=1, cycle_mult=2).
+        self.cycle_ends = [sgdr_n_epochs(i, cycle_len, cycle_mult)
+                           for i in range(1, int(n_cycle) + 1)]
         self.lrs, self.cycle_len, self.cycle_mult = lrs, int(cycle_len), int(cycle_mult)
         self.cycle_save_name = cycle_save_name
 
-    def hypers_at(self, step: int, n_iter: int, n_epoch: int, n_groups: int) -> dict[str, list[float]]:
+    def hypers_at(self, step: int, n_iter: int, n_epoch: int, n_groups: int) -> Hypers:
         factor = sgdr_factor(step, n_iter, self.cycle_len, self.cycle_mult)
         return {"lr": [lr * factor for lr in spread_values(self.lrs, n_groups, "lrs")]}
 
     def after_epoch(self):
-        cycle_ends = np.cumsum(self.cycle_epochs).tolist()  # epoch count at each cycle's end
-        if self.cycle_save_name and self.learn.epoch + 1 in cycle_ends:
-            self.learn.save(f"{self.cycle_save_name}_cyc_{cycle_ends.index(self.learn.epoch + 1)}")
+        done = self.learn.epoch + 1
+        if self.cycle_save_name and done in self.cycle_ends:
+            self.learn.save(f"{self.cycle_save_name}_cyc_{self.cycle_ends.index(done)}")
 
 
 class OneCycle(ParamScheduler):
@@ -174,37 +154,35 @@ class OneCycle(ParamScheduler):
 
     def __init__(self, max_lr: HyperValues, div: float = 25.0, pct_start: float = 0.3,
                  moms: Optional[tuple[float, float]] = (0.95, 0.85), final_div: float = 1e4):
-        if not 0 <= pct_start <= 1:
-            raise ValueError(f"pct_start={pct_start}: it is the fraction of training spent "
-                             "warming up, so it must be between 0 and 1")
-        if div <= 0 or final_div <= 0:
-            raise ValueError(f"div={div} and final_div={final_div} must both be > 0")
-        if moms is not None and len(moms) != 2:
-            raise ValueError(f"moms={moms}: give (start/end momentum, momentum at the peak)")
+        if not 0 <= pct_start <= 1 or div <= 0 or final_div <= 0:
+            raise ValueError(f"OneCycle needs 0 <= pct_start <= 1, div > 0 and final_div > 0; got "
+                             f"pct_start={pct_start}, div={div}, final_div={final_div}")
         self.max_lr, self.div, self.pct_start = max_lr, div, pct_start
         self.moms, self.final_div = moms, final_div
 
-    def hypers_at(self, step: int, n_iter: int, n_epoch: int, n_groups: int) -> dict[str, list[float]]:
+    def hypers_at(self, step: int, n_iter: int, n_epoch: int, n_groups: int) -> Hypers:
         last = max(n_epoch * n_iter - 1, 1)  # index of the last batch
         pos, peak = step / last, (self.pct_start * n_epoch * n_iter - 1) / last
         top = np.array(spread_values(self.max_lr, n_groups, "max_lr"))
-        lr = combine_scheds([peak, 1 - peak], [partial(sched_cos, top / self.div, top),
-                                               partial(sched_cos, top, top / self.div / self.final_div)])
+        start, final = top / self.div, top / self.div / self.final_div
+        lr = combine_scheds([peak, 1 - peak], [partial(sched_cos, start, top),
+                                               partial(sched_cos, top, final)])
         hypers = {"lr": spread_values(lr(pos), n_groups, "lr")}
         if self.moms is not None:
             hi, lo = self.moms
-            mom = combine_scheds([peak, 1 - peak], [partial(sched_cos, hi, lo), partial(sched_cos, lo, hi)])
+            mom = combine_scheds([peak, 1 - peak], [partial(sched_cos, hi, lo),
+                                                    partial(sched_cos, lo, hi)])
             hypers["mom"] = spread_values(mom(pos), n_groups, "mom")
         return hypers
 
 
 # ---------------------------------------------------------------------- the LR finder
 class LRFinder(Callback):
-    """Raise the lr from `start_lr` to `end_lr` batch by batch, recording the loss (the Recorder
-    does that), and stop when the smoothed loss passes 4x its best or is NaN.
+    """Raise the lr from `start_lr` to `end_lr` batch by batch (the Recorder records the loss);
+    stop when the smoothed loss passes 4x its best or is NaN; put model and optimiser back.
 
-    Afterwards the model and optimiser are exactly as before: `after_fit` runs in the learner's
-    `finally`, so that holds after an error or Ctrl-C too. LR range test: Smith 2015; fastai 0.7.
+    LR range test: Smith 2015; fastai 0.7. `after_fit` runs in the learner's `finally`, so the
+    restore happens after an error or Ctrl-C too.
     """
 
     order = -20  # first in after_fit: restore the weights before another callback can fail
@@ -222,7 +200,7 @@ class LRFinder(Callback):
         learn = self.learn
         self.n_steps = self.num_it if self.num_it is not None else len(learn.data.train_dl)
         # Deep copies: training changes the tensors in place, a plain state_dict() would follow.
-        self.saved = (copy.deepcopy(learn.model.state_dict()), copy.deepcopy(learn.opt.state_dict()))
+        self.saved = copy.deepcopy((learn.model.state_dict(), learn.opt.state_dict()))
         self.step, self.avg, self.best, self.smoothed = 0, 0.0, math.inf, []
 
     def before_batch(self):
@@ -246,24 +224,23 @@ class LRFinder(Callback):
         raise CancelValidException()  # the sweep only needs training losses
 
     def after_fit(self):
-        if self.saved is None:  # before_fit never ran: nothing to put back
-            return
-        model_state, opt_state = self.saved
-        self.learn.model.load_state_dict(model_state)
-        self.learn.opt.load_state_dict(opt_state)
-        self.saved = None
+        if self.saved is not None:  # None when before_fit never ran: nothing to put back
+            model_state, opt_state = self.saved
+            self.learn.model.load_state_dict(model_state)
+            self.learn.opt.load_state_dict(opt_state)
+            self.saved = None
 
 
 def lr_suggestions(lrs: np.ndarray, losses: np.ndarray) -> dict[str, float]:
-    """Suggested lrs from an lr_find curve: where the loss falls fastest, and the minimum's lr / 10.
+    """Suggested lrs from an lr_find curve: where the loss falls fastest; the minimum's lr / 10.
 
     'min/10' is fastai 0.7's rule of thumb (an order of magnitude before the loss turns up);
     'steepest' (most negative d loss / d log lr) is fastai v2's.
     """
     lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
     if lrs.ndim != 1 or lrs.shape != losses.shape:
-        raise ValueError(f"lr_suggestions: lrs {lrs.shape} and losses {losses.shape} must be two 1-d "
-                         "arrays of the same length")
+        raise ValueError(f"lr_suggestions: lrs {lrs.shape} and losses {losses.shape} must be "
+                         "1-d arrays of the same length")
     keep = np.isfinite(losses)
     lrs, losses = lrs[keep], losses[keep]
     if len(lrs) < 2 or np.any(lrs <= 0) or np.any(np.diff(lrs) <= 0):
@@ -276,7 +253,7 @@ def lr_suggestions(lrs: np.ndarray, losses: np.ndarray) -> dict[str, float]:
 
 def _whole(value, name: str) -> int:
     """`value` as an int >= 1, or a clear error (cycle counts and lengths are whole numbers)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not float(value).is_integer() or value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-    return int(value)
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool) \
+            and float(value).is_integer() and value >= 1:
+        return int(value)
+    raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")

@@ -127,9 +127,9 @@ def test_fit_one_cycle_sets_what_the_preview_and_torch_say(opt_func):
 
 
 def test_one_cycle_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="pct_start=1.5"):
+    with pytest.raises(ValueError, match="pct_start=1.5, div=25.0"):
         OneCycle(1e-2, pct_start=1.5)
-    with pytest.raises(ValueError, match="div=0"):
+    with pytest.raises(ValueError, match="div=0, final_div=10000.0"):
         OneCycle(1e-2, div=0)
 
 
