@@ -14,7 +14,8 @@ class CSVLogger(Callback):
     Why one `write` + flush + fsync per row, in append mode: a crash (or Ctrl-C) between
     epochs loses nothing already logged, and a row is on disk before training goes on. The header
     is written only when the file is new or empty, so a resumed run continues the same file; an
-    existing file with other columns is refused rather than mixed. A relative `path` is taken
+    existing file with other columns is refused rather than mixed, and a partial last row left by
+    a crash of the machine itself is dropped before appending. A relative `path` is taken
     from `learn.path`. Idea: Keras' CSVLogger, fastai's CSVLogger.
     """
 
@@ -30,6 +31,8 @@ class CSVLogger(Callback):
         self.file = self.path if self.path.is_absolute() else self.learn.path / self.path
         self.file.parent.mkdir(parents=True, exist_ok=True)
         header = ",".join(recorder.names)
+        if self.file.is_file() and self.file.stat().st_size > 0:
+            _drop_partial_line(self.file)
         if self.file.is_file() and self.file.stat().st_size > 0:
             first = self.file.read_text().splitlines()[0]
             if first != header:
@@ -48,6 +51,17 @@ class CSVLogger(Callback):
             f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+def _drop_partial_line(file: Path) -> None:
+    """A file not ending in a newline was cut mid-row (power loss, full disk): drop that row."""
+    text = file.read_bytes()
+    if text.endswith(b"\n"):
+        return
+    keep = text.rfind(b"\n") + 1  # 0 when not even the header is whole
+    print(f"CSVLogger: {file} ended with a partial row {text[keep:][:40]!r}; dropped it")
+    with open(file, "r+b") as f:
+        f.truncate(keep)
 
 
 def _fmt(name: str, value: float) -> str:
