@@ -40,7 +40,9 @@ class EventTracer(Callback):
         if it < self.max_batches:
             self._show(event, **state)
         elif it == self.max_batches and event == "after_batch":
-            print(f"{'...':<16} (batches {it}..{self.learn.n_iter - 1} not shown)")
+            last = self.learn.n_iter - 1
+            hidden = f"batch {it}" if it == last else f"batches {it}..{last}"
+            print(f"{'...':<16} ({hidden} not shown)")
 
     def before_fit(self):
         self._show("before_fit", n_epoch=self.learn.n_epoch, start_epoch=self.learn.start_epoch)
