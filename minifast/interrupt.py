@@ -27,10 +27,12 @@ def deferred_interrupt() -> Iterator[None]:
         return
     received: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    if previous is None:  # a handler not installed from Python: restore Python's default
+        previous = signal.default_int_handler
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+        signal.signal(signal.SIGINT, previous)
     if received:  # the body finished: now behave as if Ctrl-C had just been pressed
         if callable(previous):
             previous(signal.SIGINT, None)  # Python's default handler raises KeyboardInterrupt

@@ -52,10 +52,12 @@ def resume_training(learn: "Learner", name: str, n_epoch: int) -> int:
     path = learn.path / "models" / f"{name}.pth"
     saved = read_checkpoint(path)  # read (and refuse) before anything changes
     if "epoch" not in saved or "rng" not in saved:
-        raise ValueError(f"{path} has no training state (epoch, RNG states) to resume from: it was "
-                         "not written by learn.save / SaveModel; use learn.load(name) to load weights")
+        raise ValueError(f"{path} has no training state (epoch, RNG states) to resume from: "
+                         "it was not written by learn.save / SaveModel; to use only its weights, "
+                         "call learn.load(name)")
     if "opt" not in saved:
-        raise ValueError(f"{path} was saved with with_opt=False: resuming needs the optimiser state")
+        raise ValueError(f"{path} was saved with with_opt=False: resuming needs the optimiser "
+                         "state too; save with learn.save(name, with_opt=True)")
     start = int(saved["epoch"])
     if start >= n_epoch:
         raise ValueError(f"checkpoint {name!r} has {start} epoch(s) done, so a fit of {n_epoch} "

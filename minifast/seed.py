@@ -1,4 +1,4 @@
-"""Seeding and random-number-generator state: one call for a reproducible run, and save/restore for resume.
+"""Seeding and random-generator state: one call for a reproducible run, save/restore for resume.
 
 A training run draws random numbers from four places: Python's `random`, NumPy's global
 generator, torch's CPU generator (weight init, dropout, DataLoader shuffling and worker seeds,
@@ -86,8 +86,8 @@ def set_rng_states(states: dict[str, Any], dls: Optional[dict[str, Any]] = None)
         gens, saved = dataloader_generators(dl), saved_dls.get(name, [])
         if len(gens) != len(saved):
             raise ValueError(f"the checkpoint saved {len(saved)} random generator(s) for {name} "
-                             f"but this {name} has {len(gens)}: build the DataLoader as in the saved"
-                             f" run (same shuffle and generator= arguments) to resume it exactly")
+                             f"but this {name} has {len(gens)}: build the DataLoader as in the "
+                             "saved run (same shuffle and generator= arguments) to resume exactly")
         pairs += list(zip(gens, saved))
     version, mt_state, gauss = states["python"]
     random.setstate((version, tuple(mt_state), gauss))

@@ -55,7 +55,8 @@ class EventTracer(Callback):
 
     def before_batch(self):
         learn = self.learn
-        self._show_batch("before_batch", epoch=learn.epoch, iter=learn.iter, xb=learn.xb, yb=learn.yb)
+        self._show_batch("before_batch",
+                         epoch=learn.epoch, iter=learn.iter, xb=learn.xb, yb=learn.yb)
 
     def after_pred(self):
         self._show_batch("after_pred", pred=self.learn.pred)

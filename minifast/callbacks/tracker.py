@@ -86,8 +86,9 @@ class EarlyStopping(TrackerCallback):
         self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = self.learn.epoch
-            print(f"EarlyStopping: {self.monitor} did not improve for {self.wait} epoch(s); stopped"
-                  f" after epoch {self.learn.epoch} (best {self.best:.6g} at epoch {self.best_epoch})")
+            print(f"EarlyStopping: {self.monitor} did not improve for {self.wait} epoch(s); "
+                  f"stopped after epoch {self.learn.epoch} "
+                  f"(best {self.best:.6g} at epoch {self.best_epoch})")
             raise CancelFitException()
 
     def after_fit(self):
