@@ -8,6 +8,7 @@ the picture is the fit, not a copy of it: no model, no optimiser, no training. U
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Optional
 
 import numpy as np
@@ -22,7 +23,8 @@ def schedule_values(scheduler: ParamScheduler, n_epoch: int, n_iter: int, n_grou
     if n_epoch < 1 or n_iter < 1 or n_groups < 1:
         raise ValueError(f"schedule_values: n_epoch={n_epoch}, n_iter={n_iter} and "
                          f"n_groups={n_groups} must all be >= 1")
-    rows = [scheduler.hypers_at(step, n_iter, n_epoch, n_groups) for step in range(n_epoch * n_iter)]
+    rows = [scheduler.hypers_at(step, n_iter, n_epoch, n_groups)
+            for step in range(n_epoch * n_iter)]
     return {name: np.array([row[name] for row in rows]) for name in rows[0]}
 
 
@@ -32,8 +34,8 @@ def preview_fit(learn, lrs: HyperValues, n_cycle: int, cycle_len: Optional[int] 
     n_iter, n_groups = len(learn.data.train_dl), len(learn.layer_groups)
     if cycle_len is None:  # plain fit: constant lrs for n_cycle epochs
         constant = np.array(spread_values(lrs, n_groups, "lrs"))
-        return schedule_values(ParamScheduler({"lr": lambda pos: sched_no(constant, constant, pos)}),
-                               n_cycle, n_iter, n_groups)
+        constant_lr = ParamScheduler({"lr": partial(sched_no, constant, constant)})
+        return schedule_values(constant_lr, n_cycle, n_iter, n_groups)
     sgdr = SGDR(lrs, n_cycle, cycle_len, cycle_mult)
     return schedule_values(sgdr, sgdr_n_epochs(n_cycle, cycle_len, cycle_mult), n_iter, n_groups)
 
