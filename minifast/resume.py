@@ -29,10 +29,9 @@ def epochs_done(learn: "Learner") -> int:
 
 
 def _named_dls(learn: "Learner") -> dict[str, Any]:
-    dls = {"train_dl": learn.data.train_dl}
-    if getattr(learn.data, "valid_dl", None) is not None:
-        dls["valid_dl"] = learn.data.valid_dl
-    return dls
+    """The learner's DataLoaders by name (a learner built for inference may have none)."""
+    names = ("train_dl", "valid_dl")
+    return {n: getattr(learn.data, n) for n in names if getattr(learn.data, n, None) is not None}
 
 
 def training_state(learn: "Learner") -> dict[str, Any]:
