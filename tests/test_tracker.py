@@ -97,6 +97,11 @@ def test_bad_early_stopping_arguments(kwargs):
         EarlyStopping(**kwargs)
 
 
+def test_a_positional_patience_gets_a_hint():
+    with pytest.raises(ValueError, match="2nd argument is mode"):
+        EarlyStopping("valid_loss", 2)
+
+
 def test_save_model_keeps_the_best_checkpoint(tmp_path):
     saver = SaveModel(name="best")
     learn, script = run([1.0, 0.8, 0.9, 0.7, 0.75], saver, tmp_path=tmp_path)

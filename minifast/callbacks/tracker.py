@@ -25,7 +25,8 @@ class TrackerCallback(Callback):
 
     def __init__(self, monitor: str = "valid_loss", mode: str = "auto", min_delta: float = 0.0):
         if mode not in ("auto", "min", "max"):
-            raise ValueError(f"{self.name}(mode={mode!r}): use 'min', 'max' or 'auto'")
+            hint = "" if isinstance(mode, str) else " (the 2nd argument is mode: name the others)"
+            raise ValueError(f"{self.name}(mode={mode!r}): use 'min', 'max' or 'auto'{hint}")
         if not min_delta >= 0:
             raise ValueError(f"{self.name}(min_delta={min_delta}): must be >= 0")
         if mode == "auto":
