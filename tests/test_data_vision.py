@@ -181,6 +181,8 @@ def test_loader_settings():
     dl = make_loader(ds, bs=2)
     assert dl.num_workers == 0 and dl.pin_memory == torch.cuda.is_available()
     assert default_num_workers(100) == 0 and default_num_workers(50_000) >= 1
+    x = np.zeros((300, 8, 8), dtype=np.uint8)
+    assert ImageClassifierData.from_arrays(".", (x, [0] * 300), (x[:5], [0] * 5)).valid_dl.num_workers >= 1
     dl = make_loader(ds, bs=2, num_workers=1)
     assert dl.persistent_workers
     with pytest.raises(ValueError, match="bs=0"):

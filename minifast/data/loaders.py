@@ -1,8 +1,11 @@
 """DataLoader settings that are fast on a small machine: a few workers, kept alive between epochs.
 
 JPEG decoding and augmentation run on the CPU, once per image per epoch; worker processes do it
-while the main process trains. Starting workers costs about a second, so tiny data sets (and
-tests) use none. Pinned memory only helps copies to a CUDA device, so it is used only there.
+while the main process trains. Workers also run torch with one thread each: in the main process
+the tiny per-image tensor ops (to float, normalise) are split over all cores, and on a busy
+2-core machine that made one Pokémon epoch (934 images, sz=128) take 74-102 s with no workers
+against 11-18 s with two (docs/data.md). Starting workers costs about a second, so tiny data
+sets (and tests) use none. Pinned memory only helps copies to a CUDA device: used only there.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Optional
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-MIN_ITEMS_FOR_WORKERS = 1000  # below this, worker start-up costs more than it saves
+MIN_ITEMS_FOR_WORKERS = 256  # below this, worker start-up costs more than it saves
 
 
 def cpu_count() -> int:

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .loaders import default_num_workers
+
 
 class _PixelSums(Dataset):
     """Item i -> [3, 3] float64: per channel (sum, sum of squares, count) of image i in [0, 1]."""
@@ -27,16 +29,18 @@ class _PixelSums(Dataset):
         return torch.from_numpy(np.stack([px.sum(0), (px * px).sum(0), np.full(3, len(px))], 1))
 
 
-def channel_stats(ds: Dataset, num_workers: Optional[int] = 0) -> tuple[np.ndarray, np.ndarray]:
+def channel_stats(ds: Dataset, num_workers: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
     """`(mean, std)`, each of 3 floats, over every pixel of every image of `ds` (RGB, in [0, 1]).
 
     `ds` needs `get_image(i) -> PIL RGB image` (FilesDataset and ArraysDataset have it).
     The standard deviation is the population one (divide by the pixel count).
+    `num_workers=None` picks `default_num_workers(len(ds))`.
     """
     if len(ds) == 0:
         raise ValueError("channel_stats: the data set is empty")
     total = torch.zeros(3, 3, dtype=torch.float64)
-    dl = DataLoader(_PixelSums(ds), batch_size=64, num_workers=num_workers or 0)
+    n_workers = default_num_workers(len(ds)) if num_workers is None else num_workers
+    dl = DataLoader(_PixelSums(ds), batch_size=64, num_workers=n_workers)
     for sums in dl:  # [bs, 3, 3]: add up per batch, so memory stays one batch of numbers
         total += sums.sum(0)
     s, s2, n = total[:, 0], total[:, 1], total[:, 2]

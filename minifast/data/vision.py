@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from .image_datasets import ArraysDataset, FilesDataset
 from .images import drop_bad_images, list_images
 from .labels import class_folders, encode_labels, files_by_class, read_labels_csv
-from .loaders import make_loader
+from .loaders import default_num_workers, make_loader
 from .resize import resize_images
 from .split import get_cv_idxs, split_by_idxs, split_by_pct
 from .stats import channel_stats
@@ -67,13 +67,16 @@ class ImageClassifierData:
                  bs: int = 64, test_ds=None, num_workers: Optional[int] = None):
         self.path, self.classes, self.tfms = Path(path), list(classes), tuple(tfms)
         self.trn_ds, self.val_ds, self.test_ds = trn_ds, val_ds, test_ds
-        self.bs, self.num_workers = bs, num_workers
+        # One worker setting for all loaders, from the training set's size (see loaders.py).
+        self.bs = bs
+        self.num_workers = default_num_workers(len(trn_ds)) if num_workers is None else num_workers
         self.sz = getattr(self.tfms[1], "sz", None)
         # A lone last sample makes a batch of 1, which BatchNorm cannot train on: drop only that.
         lone = len(trn_ds) % bs == 1 and len(trn_ds) > 1
-        self.train_dl = make_loader(trn_ds, bs, shuffle=True, num_workers=num_workers, drop_last=lone)
-        self.valid_dl = make_loader(val_ds, bs, num_workers=num_workers)
-        self.test_dl = make_loader(test_ds, bs, num_workers=num_workers) if test_ds is not None else None
+        self.train_dl = make_loader(trn_ds, bs, shuffle=True, num_workers=self.num_workers, drop_last=lone)
+        self.valid_dl = make_loader(val_ds, bs, num_workers=self.num_workers)
+        self.test_dl = (make_loader(test_ds, bs, num_workers=self.num_workers)
+                        if test_ds is not None else None)
 
     @property
     def c(self) -> int:
