@@ -92,3 +92,8 @@ from .vision.interpret import ClassificationInterpretation
 __all__ += ["ConvLearner", "BnFreeze", "ClassificationInterpretation", "efficientnet_lite0",
             "resnet18", "resnet34", "resnet50", "resnet101", "densenet121", "vgg16", "vgg16_bn"]
 # --- distributed training and tuning
+from .callbacks.distributed import Distributed, distrib
+from .distributed import (is_main_process, main_process_first, setup_distributed,
+                          teardown_distributed, unwrap_model)
+__all__ += ["Distributed", "distrib", "is_main_process", "main_process_first", "setup_distributed",
+            "teardown_distributed", "unwrap_model"]

@@ -30,7 +30,7 @@ from .callback import (
 from .callbacks.core import TrainEvalCallback
 from .callbacks.progress import ProgressCallback
 from .callbacks.recorder import Recorder
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint
 from .distributed import save_on_main, unwrap_model
 from .hyper import HyperValues, set_hyper, spread_values
 from .interrupt import deferred_interrupt

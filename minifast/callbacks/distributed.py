@@ -1,0 +1,184 @@
+"""Distributed: train one model with several processes, on PyTorch's DistributedDataParallel.
+
+    torchrun --nproc_per_node=2 train.py        # the same train.py also runs with plain python
+
+    with learn.distrib():                       # or: learn.fit(..., cbs=[Distributed()])
+        learn.fit_one_cycle(3, 1e-2)
+
+Each process (rank) holds a copy of the model and trains on its own shard of the data; DDP
+averages the gradients across ranks in `backward`, so every copy takes the same step and the
+weights stay identical. This callback adds what a *training loop* needs on top of that:
+  1. wrap the model in DDP (which also copies rank 0's weights to every rank);
+  2. give each rank its shard: `DistributedSampler` for training (`set_epoch` every epoch so the
+     shuffle changes), and a non-padding split for validation so that summed metrics are exact;
+  3. make every number a callback decides on the same on every rank: each training batch's loss
+     is averaged across ranks, and the Recorder's per-epoch sums are summed across ranks;
+  4. let only rank 0 print (the ProgressCallback is removed on the others; `learn.save` and
+     other file writers check `is_main_process()`).
+With one process (plain `python`) every step is skipped and training is unchanged.
+Sources: PyTorch DDP tutorial and `DistributedSampler`; fastai v2's `DistributedTrainer`.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Iterator, Optional
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, IterableDataset, Sampler
+from torch.utils.data.distributed import DistributedSampler
+
+from ..callback import Callback
+from ..distributed import (all_reduce_sum, is_distributed, is_main_process, local_rank, rank,
+                           setup_distributed, unwrap_model, world_size)
+
+if TYPE_CHECKING:
+    from ..learner import Learner
+
+
+class ShardSampler(Sampler[int]):
+    """Indices `rank, rank + world, rank + 2*world, ...` of `n` items: each item on exactly one
+    rank, no padding (unlike DistributedSampler), so sums over ranks equal sums over the set."""
+
+    def __init__(self, n: int, rank: int, world: int):
+        self.n, self.rank, self.world = n, rank, world
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.n, self.world))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.world))
+
+
+class Distributed(Callback):
+    """Train with DistributedDataParallel when the script runs under torchrun; a no-op otherwise.
+
+    `find_unused_parameters=True` is needed only when some trainable parameters get no gradient
+    in a forward pass (DDP then raises an error that says so). `seed` seeds the training shuffle,
+    which must be the same on every rank.
+    """
+
+    order = -20  # first: wrap the model before any callback snapshots it (lr_find, EarlyStopping)
+
+    def __init__(self, find_unused_parameters: bool = False, seed: int = 0):
+        self.find_unused_parameters, self.seed = find_unused_parameters, seed
+        self.trainable: Optional[tuple[bool, ...]] = None
+
+    def before_fit(self):
+        setup_distributed()  # started here if the script did not (a torchrun launch)
+        self.active, self.hidden_progress, self.loaders = is_distributed(), None, {}
+        if not self.active:
+            return
+        self._place_model()
+        self._wrap_model()
+        if not is_main_process() and self.learn.progress is not None:
+            # Removing a callback that sorts *after* this one is safe during dispatch.
+            self.hidden_progress = self.learn.progress
+            self.learn.remove_cb(self.hidden_progress)
+
+    def _place_model(self):
+        """With CUDA, rank r uses GPU `LOCAL_RANK` (not every rank on cuda:0)."""
+        learn = self.learn
+        if learn.device.type != "cuda":
+            return
+        learn.device = torch.device("cuda", local_rank())
+        unwrap_model(learn.model).to(learn.device)  # same Parameter objects: the optimiser keeps them
+        if learn.opt is not None and learn.opt.state:  # load_state_dict moves the state to the params
+            learn.opt.load_state_dict(learn.opt.state_dict())
+
+    def _wrap_model(self):
+        """Wrap in DDP, again if `freeze`/`unfreeze` changed which parameters train: DDP fixes
+        the set of parameters it synchronises when it is built."""
+        learn, model = self.learn, unwrap_model(self.learn.model)
+        trainable = tuple(p.requires_grad for p in model.parameters())
+        if isinstance(learn.model, DistributedDataParallel) and trainable == self.trainable:
+            return
+        ids = [learn.device.index] if learn.device.type == "cuda" else None
+        learn.model = DistributedDataParallel(model, device_ids=ids,
+                                              find_unused_parameters=self.find_unused_parameters)
+        self.trainable = trainable
+
+    def before_train(self):
+        if self.active:
+            self.learn.dl = self._shard(self.learn.dl, train=True)
+            self.learn.dl.sampler.set_epoch(self.learn.epoch)  # a new shuffle each epoch
+
+    def before_validate(self):
+        if self.active:
+            self.learn.dl = self._shard(self.learn.dl, train=False)
+
+    def _shard(self, dl: DataLoader, train: bool) -> DataLoader:
+        """This rank's part of `dl`, built once per DataLoader and fit."""
+        if id(dl) not in self.loaders:
+            self.loaders[id(dl)] = shard_dataloader(dl, train, self.seed)
+        return self.loaders[id(dl)]
+
+    def after_loss(self):
+        # Average the loss *value* over ranks but keep this rank's graph: the added term is a
+        # constant, so backward (and DDP's gradient averaging) is unchanged, while the Recorder,
+        # the LR finder or TerminateOnNaN see the same number on every rank and so take the same
+        # decision (one rank stopping alone would leave the others waiting forever in DDP).
+        learn = self.learn
+        if self.active and learn.training:
+            mean = all_reduce_sum([learn.loss])[0].to(learn.loss.dtype) / world_size()
+            learn.loss = learn.loss + (mean.to(learn.loss.device) - learn.loss).detach()
+
+    def after_epoch(self):
+        # Before the Recorder's after_epoch (order 50) turns the sums into the epoch's row.
+        rec = self.learn.recorder
+        if not self.active or rec is None:
+            return
+        sums = [rec.train_sum, rec.train_count, rec.valid_sum, rec.valid_count, *rec.metric_sums]
+        total = all_reduce_sum(sums)
+        rec.train_sum, rec.train_count, rec.valid_sum, rec.valid_count = total[:4]
+        rec.metric_sums = total[4:]
+
+    def after_fit(self):
+        self.loaders = {}
+        if self.hidden_progress is not None:
+            self.learn.add_cb(self.hidden_progress)
+            self.hidden_progress = None
+
+
+def shard_dataloader(dl: DataLoader, train: bool, seed: int = 0) -> DataLoader:
+    """A DataLoader like `dl` that yields only this rank's items.
+
+    Training: `DistributedSampler` (shuffled if `dl` was), which pads so every rank runs the same
+    number of batches — DDP needs that. Validation: `ShardSampler`, no padding, exact sums.
+    """
+    if not isinstance(dl, DataLoader) or isinstance(dl.dataset, IterableDataset):
+        raise TypeError(f"Distributed can shard only a torch DataLoader over a map-style dataset; "
+                        f"got {type(dl).__name__}. Build the data with torch DataLoaders.")
+    if dl.batch_size is None:
+        raise ValueError("Distributed cannot shard a DataLoader built with a custom batch_sampler;"
+                         " give it batch_size= (and shuffle=) instead")
+    n = len(dl.dataset)
+    if train:
+        shuffle = isinstance(dl.sampler, torch.utils.data.RandomSampler)
+        sampler = DistributedSampler(dl.dataset, world_size(), rank(), shuffle=shuffle, seed=seed)
+    else:
+        if n < world_size():
+            raise ValueError(f"the validation set has {n} items, fewer than the {world_size()} "
+                             "processes: every rank needs at least one; use fewer processes")
+        sampler = ShardSampler(n, rank(), world_size())
+    workers = dl.num_workers
+    return DataLoader(dl.dataset, batch_size=dl.batch_size, sampler=sampler, num_workers=workers,
+                      collate_fn=dl.collate_fn, pin_memory=dl.pin_memory, drop_last=dl.drop_last,
+                      worker_init_fn=dl.worker_init_fn, persistent_workers=dl.persistent_workers,
+                      prefetch_factor=dl.prefetch_factor if workers > 0 else None)
+
+
+@contextlib.contextmanager
+def distrib(learn: "Learner", find_unused_parameters: bool = False, seed: int = 0
+            ) -> Iterator["Learner"]:
+    """`with distrib(learn): learn.fit(...)` — every fit inside trains with DDP.
+
+    Starts the process group if torchrun launched the script (it then lives until the process
+    ends); on exit `learn.model` is the plain model again. With one process it changes nothing.
+    """
+    setup_distributed()
+    try:
+        with learn.added_cbs([Distributed(find_unused_parameters, seed)]):
+            yield learn
+    finally:
+        learn.model = unwrap_model(learn.model)
