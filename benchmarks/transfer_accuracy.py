@@ -96,9 +96,13 @@ def main() -> None:
     parser.add_argument("--head-epochs", type=int, default=3)
     parser.add_argument("--unfreeze", choices=["half", "all"], default="half")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: on a machine shared by many processes, 2 threads "
+                             "each spin-wait on each other and run 10-20x slower)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "transfer_accuracy.json"))
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
+    torch.set_num_threads(args.threads)
     cache = Path(tempfile.mkdtemp(prefix="minifast_transfer_"))
     results = []
     for name in args.datasets:

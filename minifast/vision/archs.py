@@ -103,7 +103,7 @@ def torchvision_state_dict(name: str) -> dict[str, torch.Tensor]:
     weights = torchvision.models.get_model_weights(name).DEFAULT
     try:
         return weights.get_state_dict(progress=False)
-    except (OSError, RuntimeError, EOFError) as e:  # no network, or a truncated/corrupt file
+    except Exception as e:  # no network (OSError), a truncated or corrupt file (pickle, zip errors)
         filename = os.path.basename(weights.url)
         target = os.path.join(torch.hub.get_dir(), "checkpoints", filename)
         raise PretrainedWeightsUnavailable(
