@@ -14,10 +14,12 @@ def default_device() -> torch.device:
 def to_device(batch: Any, device: torch.device) -> Any:
     """Move a tensor, or the tensors inside a tuple/list/dict, to `device`."""
     if isinstance(batch, torch.Tensor):
+        if batch.device == device:  # already there (CPU training): skip .to() and is_pinned(),
+            return batch            # which cost microseconds on every batch
         # non_blocking only helps (and is only safe) when the source is pinned CPU memory
         return batch.to(device, non_blocking=batch.is_pinned())
     if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(b, device) for b in batch)
+        return type(batch)([to_device(b, device) for b in batch])
     if isinstance(batch, dict):
         return {k: to_device(v, device) for k, v in batch.items()}
     return batch
