@@ -1,0 +1,233 @@
+"""ConvLearner: freezing (weights, BatchNorm statistics, per-group lrs) and the precompute cache.
+
+Tiny images (32 px) through the real EfficientNet-Lite0 body, so each fit step takes a moment.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from minifast import ConvLearner, DataBunch, efficientnet_lite0
+from minifast.vision.precompute import cache_key
+
+
+def tensor_data(n_train: int = 4, n_valid: int = 4, bs: int = 4, seed: int = 0,
+                shuffle: bool = False, x: torch.Tensor = None, y: torch.Tensor = None) -> DataBunch:
+    """Random 32x32 'images' in 3 classes; with n_train == bs one epoch is one step."""
+    g = torch.Generator().manual_seed(seed)
+    n = n_train + n_valid
+    x = torch.randn(n, 3, 32, 32, generator=g) if x is None else x
+    y = torch.arange(n) % 3 if y is None else y
+    return DataBunch(DataLoader(TensorDataset(x[:n_train], y[:n_train]), batch_size=bs, shuffle=shuffle),
+                     DataLoader(TensorDataset(x[n_train:], y[n_train:]), batch_size=bs),
+                     classes=["a", "b", "c"])
+
+
+def make_learner(data, tmp_path, **kwargs) -> ConvLearner:
+    torch.manual_seed(0)
+    return ConvLearner.pretrained(efficientnet_lite0, data, path=tmp_path, device="cpu", **kwargs)
+
+
+def snapshot(learn) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in learn.model.state_dict().items()}
+
+
+def changed(before, after, prefix: str) -> dict[str, bool]:
+    return {k: not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix)}
+
+
+# ---------------------------------------------------------------- freezing
+def test_frozen_step_changes_only_the_head(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path)
+    before = snapshot(learn)
+    with learn.silent():
+        learn.fit(1e-2, 1)  # one batch
+    after = learn.model.state_dict()
+    body = changed(before, after, "body.")
+    assert not any(body.values())  # weights, running means/vars, num_batches_tracked: all equal
+    head = changed(before, after, "head.")
+    head_params = {f"head.{k}" for k, _ in learn.model.head.named_parameters()}
+    assert all(head[k] for k in head_params)
+    assert head["head.2.running_mean"] and int(after["head.2.num_batches_tracked"]) == 1
+
+
+def test_unfrozen_step_changes_everything(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path)
+    learn.unfreeze()
+    before = snapshot(learn)
+    with learn.silent():
+        learn.fit(1e-3, 1)
+    after = learn.model.state_dict()
+    params = {k for k, _ in learn.model.named_parameters()}
+    assert all(not torch.equal(before[k], after[k]) for k in params)
+    bn_stats = [k for k in before if k.startswith("body.") and k.endswith("running_mean")]
+    assert len(bn_stats) == 49 and all(not torch.equal(before[k], after[k]) for k in bn_stats)
+
+
+def test_train_bn_lets_frozen_batchnorm_update_its_statistics(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path, train_bn=True)
+    before = snapshot(learn)
+    with learn.silent():
+        learn.fit(1e-2, 1)
+    after = learn.model.state_dict()
+    assert not torch.equal(before["body.1.running_mean"], after["body.1.running_mean"])
+    assert torch.equal(before["body.1.weight"], after["body.1.weight"])  # still frozen
+    assert torch.equal(before["body.0.weight"], after["body.0.weight"])
+
+
+def test_freeze_to_groups(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path)
+    def trainable():
+        return [all(p.requires_grad for p in g.parameters()) for g in learn.layer_groups]
+    assert len(learn.layer_groups) == 3 and trainable() == [False, False, True]
+    learn.freeze_to(1)
+    assert trainable() == [False, True, True]
+    learn.unfreeze()
+    assert trainable() == [True, True, True]
+    learn.freeze()
+    assert trainable() == [False, False, True]
+
+
+def test_per_group_lrs_reach_the_optimiser(tmp_path):
+    learn = make_learner(tensor_data(n_train=8), tmp_path)
+    learn.unfreeze()
+    with learn.silent():
+        learn.fit(np.array([1e-4, 1e-3, 1e-2]), 1)
+    assert [g["lr"] for g in learn.opt.param_groups] == [1e-4, 1e-3, 1e-2]
+    assert learn.recorder.lrs == [[1e-4, 1e-3, 1e-2]] * 2
+    with learn.silent():
+        learn.fit(np.array([1e-4, 1e-3, 1e-2]), 1, cycle_len=1)  # SGDR keeps each group's ratio
+    for lrs in learn.recorder.lrs:
+        assert lrs[1] == pytest.approx(10 * lrs[0]) and lrs[2] == pytest.approx(100 * lrs[0])
+
+
+# ---------------------------------------------------------------- precompute
+def test_precompute_matches_full_frozen_model_step_for_step(tmp_path):
+    data = tensor_data(n_train=12, n_valid=4, bs=4)
+    cached = make_learner(data, tmp_path, precompute=True)
+    full = make_learner(data, tmp_path / "full")
+    full.model.load_state_dict(cached.model.state_dict())
+    for learn in (cached, full):
+        torch.manual_seed(1)  # the same dropout masks in the head
+        with learn.silent():
+            learn.fit(1e-2, 2)
+    losses = [torch.stack(learn.recorder.losses) for learn in (cached, full)]
+    assert len(losses[0]) == 6
+    assert torch.allclose(losses[0], losses[1], atol=1e-5, rtol=0)
+    valid = [learn.recorder.metric("valid_loss") for learn in (cached, full)]
+    assert valid[0] == pytest.approx(valid[1], abs=1e-5)
+    head = [learn.model.head.state_dict() for learn in (cached, full)]
+    assert all(torch.allclose(head[0][k].float(), head[1][k].float(), atol=1e-5) for k in head[0])
+    # The control: a body whose BatchNorm trains (train_bn=True) is not what the cache holds.
+    moving = make_learner(data, tmp_path / "moving", train_bn=True)
+    moving.model.load_state_dict(cached.model.state_dict())
+    torch.manual_seed(1)
+    with moving.silent():
+        moving.fit(1e-2, 1)
+    assert not torch.allclose(torch.stack(moving.recorder.losses), losses[0][:3], atol=1e-3)
+
+
+def count_body_calls(learn) -> list:
+    calls = []
+    learn.model.body.register_forward_hook(lambda module, inp, out: calls.append(len(inp[0])))
+    return calls
+
+
+def test_precompute_cache_is_reused_without_running_the_body(tmp_path):
+    data = tensor_data(n_train=8, n_valid=4)
+    first = make_learner(data, tmp_path)
+    calls = count_body_calls(first)
+    first.precompute = True
+    assert sum(calls) == 12  # every train and valid image once
+    assert sorted(p.name for p in first.precompute_dir.iterdir()) == ["train.pt", "valid.pt"]
+    second = make_learner(data, tmp_path)
+    calls = count_body_calls(second)
+    second.precompute = True
+    assert calls == [] and second.precompute_dir == first.precompute_dir
+    assert torch.equal(second.data.train_dl.dataset.tensors[0], first.data.train_dl.dataset.tensors[0])
+    assert second.data.train_dl.dataset.tensors[0].shape == (8, 2560)  # concat pool of 1280 channels
+    with second.silent():
+        second.fit(1e-2, 1)
+    assert calls == []  # training on the cache never touches the body
+
+
+def test_any_change_makes_a_new_cache_entry(tmp_path):
+    x = torch.randn(8, 3, 32, 32)
+    learn = make_learner(tensor_data(x=x), tmp_path, precompute=True)
+    seen = {learn.precompute_dir}
+    learn.precompute = False
+    with torch.no_grad():
+        learn.model.body[0].weight[0, 0, 0, 0] += 1e-3  # body weights
+    learn.precompute = True
+    seen.add(learn.precompute_dir)
+    x2 = x.clone()
+    x2[5, 0, 0, 0] += 1  # one pixel of a validation image
+    learn.set_data(tensor_data(x=x2))
+    seen.add(learn.precompute_dir)
+    learn.set_data(tensor_data(x=x2, y=torch.tensor([0, 1, 2, 0, 1, 2, 0, 2])))  # one label
+    seen.add(learn.precompute_dir)
+    assert len(seen) == 4 and all((d / "valid.pt").is_file() for d in seen)
+    assert learn.data.valid_dl.dataset.tensors[1][-1] == 2
+
+
+def test_cache_key_covers_transforms_size_and_files():
+    model = SimpleNamespace(body=torch.nn.Linear(2, 2), head=torch.nn.Sequential(), n_cached=0)
+    model.body.weight.data.fill_(1.0)
+    def data(tfms="t", sz=32, files="f1"):
+        ds = SimpleNamespace(fingerprint=lambda: files, y=np.array([0, 1]))
+        return SimpleNamespace(tfms=tfms, sz=sz, trn_ds=ds, val_ds=ds, test_ds=None)
+    keys = {cache_key(model, data()), cache_key(model, data(tfms="u")), cache_key(model, data(sz=40)),
+            cache_key(model, data(files="f2"))}
+    assert len(keys) == 4 and cache_key(model, data()) == cache_key(model, data())
+
+
+def test_cache_files_are_complete_and_no_temp_files_remain(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    names = sorted(p.name for p in learn.precompute_dir.parent.rglob("*") if p.is_file())
+    assert names == ["train.pt", "valid.pt"]
+    saved = torch.load(learn.precompute_dir / "valid.pt", weights_only=True)
+    assert torch.equal(saved["y"], torch.tensor([1, 2, 0, 1]))
+
+
+def test_unfreeze_with_precompute_is_refused(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    with pytest.raises(ValueError, match="precompute = False first"):
+        learn.unfreeze()
+    assert not any(p.requires_grad for p in learn.model.body.parameters())
+    learn.precompute = False
+    learn.unfreeze()
+    data = learn.data
+    with pytest.raises(ValueError, match=r"layer groups \[0, 1\] are trainable"):
+        learn.precompute = True
+    assert learn.precompute is False and learn.data is data
+
+
+def test_precompute_off_keeps_the_trained_head(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    with learn.silent():
+        learn.fit(1e-2, 2)
+    head = {k: v.clone() for k, v in learn.model.head.state_dict().items()}
+    learn.precompute = False
+    assert learn.data is learn.image_data
+    assert all(torch.equal(head[k], v) for k, v in learn.model.head.state_dict().items())
+    probs, _ = learn.get_preds()  # images through the full model
+    learn.precompute = True
+    cached_probs, _ = learn.get_preds()  # cached features through the head
+    assert torch.allclose(probs, cached_probs, atol=1e-5)
+
+
+def test_unhashable_dataset_is_refused_clearly(tmp_path):
+    class Plain(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+        def __getitem__(self, i):
+            return torch.zeros(3, 32, 32), 0
+    data = DataBunch(DataLoader(Plain(), batch_size=4), DataLoader(Plain(), batch_size=4), classes=["a"])
+    learn = make_learner(data, tmp_path)
+    with pytest.raises(ValueError, match="fingerprint"):
+        learn.precompute = True
+    assert learn.precompute is False
