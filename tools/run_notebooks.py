@@ -39,7 +39,8 @@ def execute(path: Path, quick: bool, timeout: int = 1800, out: Path | None = Non
     start = time.perf_counter()
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(cwd or path.parent)}})
+                                resources={"metadata": {"path": str(cwd or path.parent)}},
+                                on_cell_executed=_report_cell(path.name, start))
         client.execute()
     finally:
         if env_before is None:
@@ -49,6 +50,13 @@ def execute(path: Path, quick: bool, timeout: int = 1800, out: Path | None = Non
     seconds = time.perf_counter() - start
     nbformat.write(nb, out or path)
     return seconds
+
+
+def _report_cell(name: str, start: float):
+    """A hook that prints `name: cell i done at N s`, so a long run shows where it is."""
+    def report(cell, cell_index, execute_reply):
+        print(f"  {name}: cell {cell_index} done at {time.perf_counter() - start:.0f} s", flush=True)
+    return report
 
 
 def main(argv: list[str]) -> int:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset, DataLoader
 import matplotlib.pyplot as plt
 from minifast import *
+from minifast.data.datasets import get_dataset
 
 torch.manual_seed(0)
 print('quick mode' if QUICK else 'full mode', '| torch', torch.__version__,

@@ -48,9 +48,9 @@ x_all, y_all, x_test, y_test, classes = load_cifar10(path)
 print(f'available: {len(x_all):,} training images {x_all.shape[1:]}, {len(x_test):,} test images')
 print('classes:', classes)
 
-N_SCRATCH, N_VALID, N_TRANSFER = (400, 200, 200) if QUICK else (10_000, 2_000, 4_000)
+N_SCRATCH, N_VALID, N_TRANSFER = (256, 128, 128) if QUICK else (8_000, 2_000, 4_000)
 if QUICK:
-    x_test, y_test = x_test[:200], y_test[:200]
+    x_test, y_test = x_test[:128], y_test[:128]
 fig, axes = plt.subplots(2, 8, figsize=(12, 3.4))
 for ax, img, label in zip(axes.flat, x_all, y_all):
     ax.imshow(img); ax.set_title(classes[label], fontsize=9); ax.axis('off')
@@ -108,23 +108,23 @@ print(f'{sum(p.numel() for p in resnetish().parameters()):,} parameters')
 ("code", r"""
 set_seed(0)
 learn = Learner(resnetish(), data, wd=0.05, path=WORK)
-learn.lr_find(num_it=20 if QUICK else 100)
+learn.lr_find(num_it=None if QUICK else 100)
 learn.sched.plot()
 plt.show()
 """),
 ("md", r"""
 ### SGDR vs one-cycle, same budget
 
-Both runs start from the same random weights (seed 0) and train for 4 epochs:
+Both runs start from the same random weights (seed 0) and train for 3 epochs:
 
-* **SGDR** (Loshchilov & Hutter 2017): `fit(lr, 2, cycle_len=1, cycle_mult=3)` — a 1-epoch
-  cosine cycle, a restart, then a 3-epoch cycle. With **early stopping** watching the validation
+* **SGDR** (Loshchilov & Hutter 2017): `fit(lr, 2, cycle_len=1, cycle_mult=2)` — a 1-epoch
+  cosine cycle, a restart, then a 2-epoch cycle. With **early stopping** watching the validation
   loss (patience 1) and restoring the best weights at the end.
-* **One-cycle** (Smith 2018): `fit_one_cycle(4, lr)` — warm-up to `lr`, then a long cosine
+* **One-cycle** (Smith 2018): `fit_one_cycle(3, lr)` — warm-up to `lr`, then a long cosine
   anneal, momentum moving the other way.
 """),
 ("code", r"""
-lr, epochs = 3e-3, 1 if QUICK else 4
+lr, epochs = 3e-3, 1 if QUICK else 3
 results = {}
 
 set_seed(0)
@@ -134,7 +134,7 @@ start = time.perf_counter()
 if QUICK:
     learn.fit(lr, 1, cycle_len=1, cbs=[stopper])
 else:
-    learn.fit(lr, 2, cycle_len=1, cycle_mult=3, cbs=[stopper])
+    learn.fit(lr, 2, cycle_len=1, cycle_mult=2, cbs=[stopper])
 results['SGDR'] = (learn.recorder.metric('accuracy'), test_accuracy(learn), time.perf_counter() - start)
 sgdr_learn = learn
 print('early stopping stopped at epoch', stopper.stopped_epoch, '(None: ran to the end); best epoch', stopper.best_epoch)
@@ -159,8 +159,8 @@ for name, (accs, test_acc, seconds) in results.items():
           f'| {seconds / 60:.1f} min')
 """),
 ("md", r"""
-**What a small training set allows.** With 10,000 training images and 4 epochs on a CPU, a
-from-scratch CNN lands far below what the same kind of network reaches on all 50,000 images
+**What a small training set allows.** With a few thousand training images and 3 epochs on a
+CPU, a from-scratch CNN lands far below what the same kind of network reaches on all 50,000 images
 with long training (90%+ for small ResNets on a GPU); a user's plain CNN got 70.24% on the
 full set. The differences between SGDR and one-cycle on such a short budget are within the
 noise of 1,000 test images (±1–1.5 points). To do better without more data, do not start from
@@ -176,7 +176,7 @@ images (nothing is chosen by looking at them).
 """),
 ("code", r"""
 arch = efficientnet_lite0
-big = 64 if QUICK else 128
+big = 48 if QUICK else 128
 x_tl, y_tl = x_all[:N_TRANSFER], y_all[:N_TRANSFER]
 tfms = tfms_from_model(arch, big, aug_tfms=transforms_side_on, max_zoom=1.1)
 tl_data = ImageClassifierData.from_arrays(WORK, (x_tl, y_tl), (x_test, y_test), bs=64, tfms=tfms,
@@ -191,7 +191,7 @@ print(f'precomputed the body activations in {time.perf_counter() - transfer_star
 on the cached activations.
 """),
 ("code", r"""
-learn.fit(1e-2, 1 if QUICK else 3)
+learn.fit(1e-2, 1 if QUICK else 2)
 probe_acc = learn.recorder.log['accuracy']
 print(f'head on frozen features: {probe_acc:.4f} test accuracy')
 """),
@@ -203,7 +203,7 @@ cosine cycle.
 ("code", r"""
 learn.precompute = False
 learn.unfreeze()
-learn.fit(slice(2e-4, 2e-3), 1, cycle_len=1 if QUICK else 2)
+learn.fit(slice(2e-4, 2e-3), 1, cycle_len=1)
 learn.recorder.plot_loss()
 plt.show()
 """),

@@ -16,7 +16,7 @@ recipe from the fastai course, step by step:
 5. **TTA**, a confusion matrix, the top losses, `predict_image` on a file, save and load.
 
 Data: `get_dataset('pokemon')` (reads `$MINIFAST_DATA`). Quick mode (`MINIFAST_QUICK=1`):
-8 images per class, tiny images, one short epoch per step.
+4 images per class, tiny images, one short epoch per step.
 """),
 ("code", r"""
 %matplotlib inline
@@ -40,12 +40,12 @@ notebook_start = time.perf_counter()
 """),
 ("code", r"""
 PATH = get_dataset('pokemon')
-if QUICK:   # a tiny copy (links) of the data set: 8 images per class
+if QUICK:   # a tiny copy (links) of the data set: 4 images per class
     tiny = WORK / 'tiny_data'
     shutil.rmtree(tiny, ignore_errors=True)
     for cls in sorted(p.name for p in PATH.iterdir() if p.is_dir()):
         (tiny / cls).mkdir(parents=True)
-        for f in sorted((PATH / cls).iterdir())[:8]:
+        for f in sorted((PATH / cls).iterdir())[:4]:
             (tiny / cls / f.name).symlink_to(f.resolve())
     PATH = tiny
 print(PATH)
@@ -84,8 +84,8 @@ sensible for pictures of characters seen from the side. `max_zoom=1.1` adds a ra
 """),
 ("code", r"""
 arch = efficientnet_lite0
-sz = 64 if QUICK else 224
-bs = 16 if QUICK else 32
+sz = 32 if QUICK else 192
+bs = 8 if QUICK else 32
 tfms = tfms_from_model(arch, sz, aug_tfms=transforms_side_on, max_zoom=1.1)
 data = ImageClassifierData.from_folder(PATH, bs=bs, tfms=tfms, valid_pct=0.2, seed=42)
 print('classes:', data.classes)
@@ -96,7 +96,7 @@ print('valid per class:', dict(Counter(data.classes[int(y)] for y in data.val_ds
 mean, std = data.stats()
 print('pixel mean per channel', np.round(mean, 3), 'std', np.round(std, 3),
       '| ImageNet: [0.485 0.456 0.406] [0.229 0.224 0.225]')
-data.show_batch(8)
+data.show_batch(4 if QUICK else 8)
 plt.show()
 """),
 ("md", r"""
@@ -129,7 +129,7 @@ its own cosine annealing of the lr (SGDR).
 """),
 ("code", r"""
 learn.precompute = False
-learn.fit(lr, 1 if QUICK else 2, cycle_len=1)
+learn.fit(lr, 1, cycle_len=1)
 """),
 ("md", r"""
 ## 4. Unfreeze, with differential learning rates
@@ -137,12 +137,13 @@ learn.fit(lr, 1 if QUICK else 2, cycle_len=1)
 Now train every layer. The early layers hold general features (edges, textures) that need
 little change, so they get a learning rate 100× smaller than the head; the middle group 10×
 smaller. minifast splits the model into three layer groups (two halves of the body, the head),
-and `np.array([lr/100, lr/10, lr])` gives one lr to each.
+and `np.array([lr/100, lr/10, lr])` gives one lr to each. The head is already trained, so the
+whole range is also lowered 10× for this step.
 """),
 ("code", r"""
 learn.unfreeze()
-lrs = np.array([lr / 100, lr / 10, lr])
-learn.fit(lrs / 4, 1, cycle_len=1 if QUICK else 2)
+lrs = np.array([lr / 100, lr / 10, lr])   # one per layer group
+learn.fit(lrs / 10, 1, cycle_len=1)
 learn.sched.plot_lr()
 plt.show()
 """),
@@ -173,7 +174,7 @@ plt.show()
 print('most confused (actual, predicted, count):', interp.most_confused())
 """),
 ("code", r"""
-interp.plot_top_losses(6)
+interp.plot_top_losses(3 if QUICK else 6)
 plt.show()
 """),
 ("md", r"""
