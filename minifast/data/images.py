@@ -105,25 +105,23 @@ def find_bad_images(paths: Sequence[Path], n_threads: Optional[int] = None) -> d
     return {Path(p): r for p, r in zip(paths, reasons) if r is not None}
 
 
-def drop_bad_images(fnames: Sequence[Path], labels: np.ndarray, on_bad: str = "warn"
-                    ) -> tuple[list[Path], np.ndarray]:
-    """Scan `fnames`; leave out the unreadable ones with a warning naming each, or raise.
+def scan_images(fnames: Sequence[Path], on_bad: str = "warn") -> set[Path]:
+    """Decode every file; return the unreadable ones after warning about them, or raise.
 
-    `on_bad`: 'warn' (skip them, warn with `BadImageWarning`), 'raise' (`BadImageError` before
-    any training), 'off' (no scan: trust the files, pay nothing).
+    `on_bad`: 'warn' (one `BadImageWarning` naming each bad file; the caller leaves them out),
+    'raise' (`BadImageError` before any training), 'off' (no scan: trust the files, pay nothing).
     """
     if on_bad not in ON_BAD:
         raise ValueError(f"on_bad={on_bad!r}: expected one of {ON_BAD}")
     if on_bad == "off" or len(fnames) == 0:
-        return list(fnames), labels
+        return set()
     bad = find_bad_images(fnames)
     if not bad:
-        return list(fnames), labels
+        return set()
     listing = "\n".join(f"  {p}: {why}" for p, why in bad.items())
     if on_bad == "raise":
         raise BadImageError(f"{len(bad)} unreadable image file(s); fix or remove them, or pass "
                             f"on_bad='warn' to skip them:\n{listing}", list(bad))
     warnings.warn(BadImageWarning(f"skipped {len(bad)} unreadable image file(s):\n{listing}",
                                   list(bad)), stacklevel=3)
-    keep = np.array([Path(f) not in bad for f in fnames], dtype=bool)
-    return [f for f, k in zip(fnames, keep) if k], labels[keep]
+    return set(bad)

@@ -31,10 +31,12 @@ def files_by_class(root: Path, names: Sequence[str], classes: Sequence[str]
     labels: list[int] = []
     for name in names:
         if name not in classes:
-            raise ValueError(f"{root / name}: '{name}' is not one of the training classes {list(classes)}")
+            raise ValueError(f"{root / name}: '{name}' is not one of the training classes "
+                             f"{list(classes)}")
         files = list_images(root / name, recursive=True)
         if not files:
-            raise ValueError(f"class folder {root / name} has no images: add some or remove the folder")
+            raise ValueError(f"class folder {root / name} has no images: add some or remove "
+                             "the folder")
         fnames += files
         labels += [classes.index(name)] * len(files)
     return fnames, np.array(labels, dtype=np.int64)
@@ -83,5 +85,6 @@ def encode_labels(names: Sequence[str], classes: Optional[Sequence[str]], where:
     index = {c: i for i, c in enumerate(classes)}
     for row, name in enumerate(names):
         if name not in index:
-            raise ValueError(f"{where} item {row}: unknown label '{name}' (classes are {list(classes)})")
+            raise ValueError(f"{where} item {row}: unknown label '{name}' "
+                             f"(classes are {list(classes)})")
     return np.array([index[n] for n in names], dtype=np.int64), list(classes)

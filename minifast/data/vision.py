@@ -21,7 +21,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from .image_datasets import ArraysDataset, FilesDataset
-from .images import drop_bad_images, list_images
+from .images import list_images, scan_images
 from .labels import class_folders, encode_labels, files_by_class, read_labels_csv
 from .loaders import default_num_workers, make_loader
 from .resize import resize_images
@@ -38,12 +38,18 @@ def _check_tfms(tfms, sz: int) -> tuple:
     if tfms is None:
         return tfms_from_stats(IMAGENET_STATS, sz)
     if not (isinstance(tfms, (tuple, list)) and len(tfms) == 2 and all(map(callable, tfms))):
-        raise ValueError("tfms must be a pair (train_tfms, valid_tfms), e.g. from tfms_from_model(arch, sz)")
+        raise ValueError("tfms must be a pair (train_tfms, valid_tfms), "
+                         "e.g. from tfms_from_model(arch, sz)")
     return tuple(tfms)
 
 
 def _take(fnames: Sequence[Path], y: np.ndarray, idxs: np.ndarray) -> Split:
     return [fnames[i] for i in idxs], y[idxs]
+
+
+def _without(split: Split, bad: set[Path]) -> Split:
+    keep = np.array([f not in bad for f in split[0]], dtype=bool)
+    return [f for f, k in zip(split[0], keep) if k], split[1][keep]
 
 
 def _test_split(path: Path, test_name: Optional[str]) -> Split:
@@ -73,7 +79,8 @@ class ImageClassifierData:
         self.sz = getattr(self.tfms[1], "sz", None)
         # A lone last sample makes a batch of 1, which BatchNorm cannot train on: drop only that.
         lone = len(trn_ds) % bs == 1 and len(trn_ds) > 1
-        self.train_dl = make_loader(trn_ds, bs, shuffle=True, num_workers=self.num_workers, drop_last=lone)
+        self.train_dl = make_loader(trn_ds, bs, shuffle=True, num_workers=self.num_workers,
+                                    drop_last=lone)
         self.valid_dl = make_loader(val_ds, bs, num_workers=self.num_workers)
         self.test_dl = (make_loader(test_ds, bs, num_workers=self.num_workers)
                         if test_ds is not None else None)
@@ -89,23 +96,21 @@ class ImageClassifierData:
                     tfms, bs: int, num_workers: Optional[int], on_bad: str) -> "ImageClassifierData":
         """Scan all files in one pass (one warning for all bad ones), then build the datasets."""
         tfms = _check_tfms(tfms, 224)
-        fnames = trn[0] + val[0] + test[0]
-        split = np.repeat([0, 1, 2], [len(trn[0]), len(val[0]), len(test[0])])
-        fnames, ys = drop_bad_images(fnames, np.column_stack([np.concatenate([trn[1], val[1], test[1]]),
-                                                              split]), on_bad)
-        parts = [([f for f, s in zip(fnames, ys[:, 1]) if s == k], ys[ys[:, 1] == k, 0]) for k in range(3)]
-        for name, (files, _) in zip(("training", "validation"), parts):
+        bad = scan_images(trn[0] + val[0] + test[0], on_bad)
+        trn, val, test = _without(trn, bad), _without(val, bad), _without(test, bad)
+        for name, (files, _) in (("training", trn), ("validation", val)):
             if not files:
                 raise ValueError(f"{path}: no usable {name} images")
-        trn_ds, val_ds = FilesDataset(*parts[0], tfms[0]), FilesDataset(*parts[1], tfms[1])
-        test_ds = FilesDataset(*parts[2], tfms[1]) if test[0] else None
+        trn_ds, val_ds = FilesDataset(*trn, tfms[0]), FilesDataset(*val, tfms[1])
+        test_ds = FilesDataset(*test, tfms[1]) if test[0] else None
         return cls(path, trn_ds, val_ds, classes, tfms, bs, test_ds, num_workers)
 
     @classmethod
     def from_paths(cls, path: PathLike, bs: int = 64, tfms=None, trn_name: str = "train",
                    val_name: str = "valid", test_name: Optional[str] = None,
                    num_workers: Optional[int] = None, on_bad: str = "warn") -> "ImageClassifierData":
-        """ImageNet-style folders: `path/trn_name/<class>/*`, `path/val_name/<class>/*`, `path/test_name/*`."""
+        """ImageNet-style folders: `path/trn_name/<class>/*`, `path/val_name/<class>/*` and
+        optionally `path/test_name/*`."""
         path = Path(path)
         classes = class_folders(path / trn_name)
         trn = files_by_class(path / trn_name, classes, classes)
@@ -155,7 +160,8 @@ class ImageClassifierData:
                              f"got {y_all.min()}..{y_all.max()}")
         tfms = _check_tfms(tfms, int(np.asarray(trn[0]).shape[1]))
         trn_ds, val_ds = ArraysDataset(*trn, tfms[0]), ArraysDataset(*val, tfms[1])
-        test_ds = None if test is None else ArraysDataset(test, np.zeros(len(test), np.int64), tfms[1])
+        test_ds = (None if test is None
+                   else ArraysDataset(test, np.zeros(len(test), np.int64), tfms[1]))
         return cls(path, trn_ds, val_ds, classes, tfms, bs, test_ds, num_workers)
 
     # ------------------------------------------------------------------ loaders and tools
@@ -163,18 +169,21 @@ class ImageClassifierData:
                 bs: Optional[int] = None) -> DataLoader:
         """A new DataLoader over `split` ('train'|'valid'|'test'), with the training transforms
         when `augment` (TTA) or the validation ones (precompute: no randomness)."""
+        ds = self._dataset(split).with_tfms(self.tfms[0] if augment else self.tfms[1])
+        return make_loader(ds, bs or self.bs, shuffle=shuffle, num_workers=self.num_workers)
+
+    def _dataset(self, split: str):
         datasets = {"train": self.trn_ds, "valid": self.val_ds, "test": self.test_ds}
         if split not in datasets:
             raise ValueError(f"split={split!r}: expected 'train', 'valid' or 'test'")
         if datasets[split] is None:
             raise ValueError("this data has no test set: pass test_name= (or test=) when creating it")
-        ds = datasets[split].with_tfms(self.tfms[0] if augment else self.tfms[1])
-        return make_loader(ds, bs or self.bs, shuffle=shuffle, num_workers=self.num_workers)
+        return datasets[split]
 
     def stats(self, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-        """Per-channel `(mean, std)` of `split`'s pixels in [0, 1] (every pixel, each image at its own size)."""
-        ds = {"train": self.trn_ds, "valid": self.val_ds, "test": self.test_ds}[split]
-        return channel_stats(ds, self.num_workers)
+        """Per-channel `(mean, std)` of `split`'s pixels in [0, 1]: every pixel of every image,
+        each at its own size (for normalising a model trained from scratch)."""
+        return channel_stats(self._dataset(split), self.num_workers)
 
     def show_batch(self, n: int = 8, split: str = "train", augment: bool = True, ncols: int = 4):
         """Plot `n` images of `split` with their class names (augmented as training sees them)."""
