@@ -97,3 +97,5 @@ from .distributed import (is_main_process, main_process_first, setup_distributed
                           teardown_distributed, unwrap_model)
 __all__ += ["Distributed", "distrib", "is_main_process", "main_process_first", "setup_distributed",
             "teardown_distributed", "unwrap_model"]
+from .tune import MedianPruner, TuneResult, tune
+__all__ += ["MedianPruner", "TuneResult", "tune"]
