@@ -124,3 +124,21 @@ def test_fp16_overflow_skips_the_step_and_lowers_the_scale(device):
 def test_bad_dtype_is_refused():
     with pytest.raises(ValueError, match="float16 or torch.bfloat16"):
         MixedPrecision(dtype=torch.float64)
+
+
+@pytest.mark.slow
+def test_bf16_on_the_mnist_sample_matches_fp32_accuracy():
+    """Real data: one epoch of the demo CNN on 2,000 digits, float32 vs bf16 autocast."""
+    from minifast import accuracy, mnist_sample_data, set_seed
+    from minifast.demo import simple_cnn
+
+    results = []
+    for cbs in ([], [MixedPrecision()]):
+        set_seed(0)
+        learn = Learner(simple_cnn(), mnist_sample_data(bs=64, n_train=2000), metrics=[accuracy],
+                        device="cpu")
+        with learn.silent():
+            learn.fit_one_cycle(1, 1e-2, cbs=cbs)
+        results.append(learn.recorder.log["accuracy"])
+    fp32, bf16 = results
+    assert fp32 > 0.8 and abs(bf16 - fp32) < 0.03, results

@@ -187,3 +187,23 @@ def test_set_seed_seeds_python_numpy_and_torch():
 def test_set_seed_refuses_bad_seeds(seed, error):
     with pytest.raises(error, match="set_seed"):
         set_seed(seed)
+
+
+@pytest.mark.slow
+def test_resume_on_the_mnist_sample_is_exact(tmp_path):
+    """Real data: the demo CNN (BatchNorm, AdamW, one-cycle) on 1,000 digits, resumed after
+    epoch 0 of 2."""
+    from minifast import accuracy, mnist_sample_data
+    from minifast.demo import simple_cnn
+
+    def build():
+        set_seed(0)
+        return Learner(simple_cnn(), mnist_sample_data(bs=64, n_train=1000), metrics=[accuracy],
+                       device="cpu", path=tmp_path)
+
+    full = build()
+    fit(full, "one_cycle", 2, cbs=[SaveModel(every_epoch=True, name="ep")])
+    resumed = build()
+    fit(resumed, "one_cycle", 2, resume="ep_0")
+    assert losses(resumed) == losses(full)[len(full.data.train_dl):]
+    assert resumed.recorder.log["accuracy"] == full.recorder.log["accuracy"]
