@@ -101,6 +101,12 @@ def test_tfms_from_model_uses_the_architecture_stats():
     torch.testing.assert_close(valid.mean, torch.tensor(IMAGENET_STATS[0]))
 
 
+def test_tfms_from_model_takes_the_constructor_or_its_name():
+    from minifast.vision.archs import resnet34
+
+    assert repr(tfms_from_model(resnet34, 16)) == repr(tfms_from_model("resnet34", 16))
+
+
 def test_denorm_undoes_normalisation():
     _, valid = tfms_from_stats(STATS, 8)
     img = _img(8, 8)

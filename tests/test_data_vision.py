@@ -263,3 +263,21 @@ def test_resize_defaults_to_path_tmp_px(tmp_path):
     data = ImageClassifierData.from_folder(tmp_path, tfms=TFMS, valid_pct=0.5, on_bad="off")
     assert data.resize(8).path == tmp_path / "tmp" / "8"
     assert ImageClassifierData.from_folder(tmp_path, tfms=TFMS, valid_pct=0.5).classes == ["a", "b"]
+
+
+def test_a_learner_trains_on_image_data(tmp_path):
+    from torch import nn
+
+    import minifast
+    from minifast import Learner
+
+    assert {"ImageClassifierData", "tfms_from_model", "get_cv_idxs", "get_dataset"} <= set(minifast.__all__)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), np.arange(20) % 2
+    data = ImageClassifierData.from_arrays(tmp_path, (x, y), (x[:6], y[:6]), bs=8, tfms=TFMS)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, data.c))
+    learn = Learner(model, data, device="cpu", path=tmp_path)
+    with learn.silent():
+        learn.fit(1e-2, 1)
+    probs, targets = learn.predict()
+    assert probs.shape == (6, 2) and targets.tolist() == y[:6].tolist()

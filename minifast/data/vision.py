@@ -126,7 +126,8 @@ class ImageClassifierData:
         """A CSV of `id,label` rows naming `path/folder/<id><suffix>`; `val_idxs` (CSV row numbers,
         0 = first row after the header) are held out, by default `get_cv_idxs(n_rows)`."""
         path = Path(path)
-        csv_path = Path(csv_fname) if Path(csv_fname).exists() else path / csv_fname
+        # 'labels.csv' (inside path) or the course's f'{PATH}labels.csv' (a path of its own)
+        csv_path = path / csv_fname if (path / csv_fname).is_file() else Path(csv_fname)
         fnames, names = read_labels_csv(csv_path, path / folder, suffix, classes)
         y, classes = encode_labels(names, classes, str(csv_path))
         val_idxs = get_cv_idxs(len(fnames)) if val_idxs is None else val_idxs
