@@ -32,11 +32,11 @@ class ScriptedMetric(Callback):
         self.weights.append({k: v.clone() for k, v in self.learn.model.state_dict().items()})
 
 
-def run(values, tracker, column="valid_loss", tmp_path=".", metrics=()):
+def run(values, tracker, column="valid_loss", tmp_path=".", metrics=(), extra=()):
     learn = synth_learner(path=tmp_path, metrics=list(metrics))
     script = ScriptedMetric(column, values)
     with learn.silent():
-        learn.fit(0.05, len(values), cbs=[script, tracker])
+        learn.fit(0.05, len(values), cbs=[script, tracker, *extra])
     return learn, script
 
 
@@ -120,6 +120,13 @@ def test_save_model_every_epoch(tmp_path):
         state = read_checkpoint(tmp_path / "models" / f"ep_{i}.pth")
         assert state["epoch"] == i + 1
         assert all(torch.equal(state["model"][k], script.weights[i][k]) for k in state["model"])
+
+
+def test_save_model_saves_the_epoch_that_early_stopping_ends(tmp_path):
+    stopper, saver = EarlyStopping(patience=1), SaveModel(every_epoch=True, name="ep")
+    run([1.0, 1.1, 0.5], stopper, tmp_path=tmp_path, extra=[saver])  # stopper added first
+    assert stopper.stopped_epoch == 1
+    assert [p.name for p in saver.saved] == ["ep_0.pth", "ep_1.pth"]
 
 
 def test_save_model_refuses_a_path_as_name():

@@ -104,6 +104,8 @@ class SaveModel(TrackerCallback):
     restart from. Saves are atomic: a crash mid-save leaves the previous file intact.
     """
 
+    order = 65  # before EarlyStopping (70): the epoch that stops the fit is saved too
+
     def __init__(self, monitor: str = "valid_loss", mode: str = "auto", min_delta: float = 0.0,
                  every_epoch: bool = False, name: str = "bestmodel", with_opt: bool = True):
         super().__init__(monitor, mode, min_delta)
