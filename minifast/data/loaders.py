@@ -29,14 +29,15 @@ def default_num_workers(n_items: int) -> int:
 
 
 def make_loader(ds: Dataset, bs: int, shuffle: bool = False, num_workers: Optional[int] = None,
-                drop_last: bool = False) -> DataLoader:
+                drop_last: bool = False, persistent: bool = True) -> DataLoader:
     """A DataLoader over `ds` with `bs` items per batch and sensible worker settings.
 
-    `num_workers=None` picks `default_num_workers(len(ds))`.
+    `num_workers=None` picks `default_num_workers(len(ds))`. `persistent=False` for a loader
+    used once (precompute, TTA): its workers then exit at the end of the pass.
     """
     if not isinstance(bs, int) or bs < 1:
         raise ValueError(f"bs={bs!r}: the batch size must be a positive int")
     n_workers = default_num_workers(len(ds)) if num_workers is None else num_workers
     return DataLoader(ds, batch_size=bs, shuffle=shuffle, num_workers=n_workers,
-                      pin_memory=torch.cuda.is_available(), persistent_workers=n_workers > 0,
+                      pin_memory=torch.cuda.is_available(), persistent_workers=persistent and n_workers > 0,
                       drop_last=drop_last)

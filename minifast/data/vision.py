@@ -171,7 +171,8 @@ class ImageClassifierData:
         """A new DataLoader over `split` ('train'|'valid'|'test'), with the training transforms
         when `augment` (TTA) or the validation ones (precompute: no randomness)."""
         ds = self._dataset(split).with_tfms(self.tfms[0] if augment else self.tfms[1])
-        return make_loader(ds, bs or self.bs, shuffle=shuffle, num_workers=self.num_workers)
+        return make_loader(ds, bs or self.bs, shuffle=shuffle, num_workers=self.num_workers,
+                           persistent=False)  # used for one pass: no workers left behind
 
     def _dataset(self, split: str):
         datasets = {"train": self.trn_ds, "valid": self.val_ds, "test": self.test_ds}
