@@ -281,3 +281,14 @@ def test_a_learner_trains_on_image_data(tmp_path):
         learn.fit(1e-2, 1)
     probs, targets = learn.predict()
     assert probs.shape == (6, 2) and targets.tolist() == y[:6].tolist()
+
+
+def test_worker_processes_give_the_same_batches(tmp_path):
+    make_class_folders(tmp_path, {"a": 4, "b": 4})
+    kw = dict(tfms=TFMS, valid_pct=0.5, bs=2, on_bad="off")
+    with_workers = ImageClassifierData.from_folder(tmp_path, num_workers=2, **kw)
+    without = ImageClassifierData.from_folder(tmp_path, num_workers=0, **kw)
+    assert with_workers.valid_dl.num_workers == 2 and with_workers.valid_dl.persistent_workers
+    for (xa, ya), (xb, yb) in zip(with_workers.valid_dl, without.valid_dl):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert sum(len(x) for x, _ in with_workers.train_dl) == 4
