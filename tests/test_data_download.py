@@ -142,3 +142,36 @@ def test_verify_catches_a_changed_file(monkeypatch, tmp_path):
     assert get_dataset("mnist") == folder  # presence only: no hashing by default
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz: sha256 differs"):
         get_dataset("mnist", verify=True)
+
+
+def _fake_cifar_tar(path, n_train=30, n_test=10):
+    """A cifar-10-python.tar.gz look-alike: the same layout and pickle format, few images."""
+    import pickle
+
+    import numpy as np
+    rng = np.random.default_rng(0)
+    members = {}
+    for name, n in (("data_batch_1", n_train), ("data_batch_2", n_train), ("test_batch", n_test)):
+        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                 "labels": (np.arange(n) % 10).tolist(), "batch_label": name}
+        members[f"cifar-10-batches-py/{name}"] = pickle.dumps(batch, protocol=2)
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    members["cifar-10-batches-py/batches.meta"] = pickle.dumps({"label_names": names}, protocol=2)
+    return _tar_gz(path, members), members
+
+
+def test_cifar10_download_to_ready_data(no_data, tmp_path, monkeypatch):
+    import pickle
+
+    import numpy as np
+    from minifast.data import datasets
+
+    archive, members = _fake_cifar_tar(tmp_path / "cifar-10-python.tar.gz")
+    fake = Resource(archive.as_uri(), file_hash(archive), extract=True)
+    monkeypatch.setitem(datasets.RESOURCES, "cifar10", [fake])
+    data = datasets.cifar10_data(bs=8)
+    assert (len(data.trn_ds), len(data.val_ds), data.classes[9]) == (60, 10, "truck")
+    assert (no_data / "cifar10" / "cifar-10-batches-py" / "data_batch_2").is_file()
+    first = pickle.loads(members["cifar-10-batches-py/data_batch_1"])["data"][0]
+    img = np.asarray(data.trn_ds.get_image(0))  # [32, 32, 3] from the R, G, B planes
+    assert img[0, 1].tolist() == [first[1], first[1024 + 1], first[2048 + 1]]
