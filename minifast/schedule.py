@@ -15,6 +15,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from .callback import Callback, CancelFitException, CancelValidException
+from .distributed import unwrap_model
 from .hyper import HyperValues, set_hyper, spread_values
 
 Value = Union[float, np.ndarray]
@@ -200,8 +201,13 @@ class LRFinder(Callback):
         learn = self.learn
         self.n_steps = self.num_it if self.num_it is not None else len(learn.data.train_dl)
         # Deep copies: training changes the tensors in place, a plain state_dict() would follow.
-        self.saved = copy.deepcopy((learn.model.state_dict(), learn.opt.state_dict()))
+        # unwrap_model: the same keys whether or not DDP wraps the model (callbacks/distributed.py)
+        self.saved = copy.deepcopy((unwrap_model(learn.model).state_dict(), learn.opt.state_dict()))
         self.step, self.avg, self.best, self.smoothed = 0, 0.0, math.inf, []
+
+    def before_train(self):
+        if self.num_it is None:  # one epoch of the loader in use: under DDP, this rank's shard
+            self.n_steps = len(self.learn.dl)
 
     def before_batch(self):
         if self.learn.training:
@@ -226,7 +232,7 @@ class LRFinder(Callback):
     def after_fit(self):
         if self.saved is not None:  # None when before_fit never ran: nothing to put back
             model_state, opt_state = self.saved
-            self.learn.model.load_state_dict(model_state)
+            unwrap_model(self.learn.model).load_state_dict(model_state)
             self.learn.opt.load_state_dict(opt_state)
             self.saved = None
 

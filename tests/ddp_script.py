@@ -3,10 +3,12 @@
     python -m torch.distributed.run --nproc_per_node=2 --standalone tests/ddp_script.py OUTDIR
     python tests/ddp_script.py OUTDIR              # the same script, one process
 
-Two runs, both on a small classification problem:
+Three runs, all on a small classification problem:
   A. shuffled data, an MLP with BatchNorm, AdamW, `save` at the end: what a user runs.
   B. unshuffled data, a linear model, SGD: the run whose per-batch losses and final weights a
      single process with twice the batch size must reproduce (see the test).
+  C. the other callbacks under DDP: lr_find, freeze/unfreeze, one-cycle, EarlyStopping,
+     SaveModel and CSVLogger.
 Each rank writes what the test compares to OUTDIR/ranks/; the library's own files (learn.save)
 go to OUTDIR/rank<r>/, so the test can see that only rank 0 wrote anything.
 """
@@ -21,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from minifast import DataBunch, Learner, accuracy
+from minifast import CSVLogger, DataBunch, EarlyStopping, Learner, SaveModel, accuracy
 from minifast.distributed import rank
 
 N_TRAIN, N_VALID, N_IN, N_OUT = 96, 37, 4, 3  # 37: the two validation shards differ (19, 18)
@@ -71,9 +73,30 @@ def run_b() -> dict:
     return {"state": learn.model.state_dict(), "losses": learn.recorder.loss_values().tolist()}
 
 
+def run_c(out: Path) -> dict:
+    """lr_find must restore; every rank must stop at the same epoch; only rank 0 writes."""
+    model = mlp()
+    learn = Learner(model, make_data(bs=8, shuffle=True), metrics=[accuracy], device="cpu",
+                    layer_groups=[model[:3], model[3:]], path=out / f"rank{rank()}",
+                    cbs=[CSVLogger("history_c.csv")])
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    with learn.silent(), learn.distrib():
+        learn.lr_find()
+        find = {"losses": learn.recorder.loss_values().tolist(), "restored": all(
+            torch.equal(v, start[k]) for k, v in learn.model.state_dict().items())}
+        learn.freeze()
+        learn.fit_one_cycle(1, 1e-2)
+        learn.unfreeze()
+        # min_delta=10: only the first epoch counts as an improvement -> stop after epoch 2
+        stopper = EarlyStopping(min_delta=10.0, patience=2)
+        learn.fit(1e-2, 6, cbs=[SaveModel(name="best_c"), stopper])
+    return {"find": find, "state": learn.model.state_dict(), "stopped": stopper.stopped_epoch,
+            "values": [row[:-1] for row in learn.recorder.values]}
+
+
 def main(out: Path) -> None:
     torch.set_num_threads(1)
-    result = {"a": run_a(out), "b": run_b()}
+    result = {"a": run_a(out), "b": run_b(), "c": run_c(out)}
     (out / "ranks").mkdir(parents=True, exist_ok=True)  # test output, written by every rank
     torch.save(result, out / "ranks" / f"rank{rank()}.pt")
 

@@ -90,6 +90,20 @@ def test_two_ranks_of_batch_8_equal_one_process_of_batch_16(ddp_run):
         torch.testing.assert_close(r0["b"]["state"][key], value, rtol=1e-5, atol=1e-6)
 
 
+def test_lr_find_early_stopping_and_savers_agree_across_ranks(ddp_run):
+    out, (r0, r1) = ddp_run
+    find0, find1 = r0["c"]["find"], r1["c"]["find"]
+    assert find0["losses"] == find1["losses"]  # same losses -> same stop decision on each rank
+    assert len(find0["losses"]) == 6  # one epoch of this rank's shard: 48 items / 8 per batch
+    assert find0["restored"] and find1["restored"]
+    assert r0["c"]["stopped"] == r1["c"]["stopped"] == 2
+    assert r0["c"]["values"] == r1["c"]["values"] and len(r0["c"]["values"]) == 3
+    for key, value in r0["c"]["state"].items():
+        assert torch.equal(r1["c"]["state"][key], value), key
+    assert (out / "rank0" / "models" / "best_c.pth").is_file()
+    assert (out / "rank0" / "history_c.csv").is_file()  # rank 1's folder does not exist at all
+
+
 def test_same_script_runs_as_one_process(tmp_path):
     ddp_script.main(tmp_path)
     result = torch.load(tmp_path / "ranks" / "rank0.pt")

@@ -21,7 +21,7 @@ Sources: PyTorch DDP tutorial and `DistributedSampler`; fastai v2's `Distributed
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -58,19 +58,26 @@ class Distributed(Callback):
     which must be the same on every rank.
     """
 
-    order = -20  # first: wrap the model before any callback snapshots it (lr_find, EarlyStopping)
+    order = -30  # first: the model is wrapped before any other callback sees the fit start
 
     def __init__(self, find_unused_parameters: bool = False, seed: int = 0):
         self.find_unused_parameters, self.seed = find_unused_parameters, seed
-        self.trainable: Optional[tuple[bool, ...]] = None
+        self.active, self.hidden_progress, self.loaders = False, None, {}
 
     def before_fit(self):
         setup_distributed()  # started here if the script did not (a torchrun launch)
         self.active, self.hidden_progress, self.loaders = is_distributed(), None, {}
+        learn = self.learn
         if not self.active:
             return
         self._place_model()
-        self._wrap_model()
+        # A new wrapper for each fit: DDP fixes the set of parameters it synchronises when it is
+        # built, and freeze/unfreeze between fits changes it. Outside a fit the model is plain,
+        # so `learn.model.head` & co. keep working; callbacks that save or restore weights use
+        # `unwrap_model(learn.model).state_dict()`, whose keys do not depend on the wrapper.
+        ids = [learn.device.index] if learn.device.type == "cuda" else None
+        learn.model = DistributedDataParallel(learn.model, device_ids=ids,
+                                              find_unused_parameters=self.find_unused_parameters)
         if not is_main_process() and self.learn.progress is not None:
             # Removing a callback that sorts *after* this one is safe during dispatch.
             self.hidden_progress = self.learn.progress
@@ -82,21 +89,9 @@ class Distributed(Callback):
         if learn.device.type != "cuda":
             return
         learn.device = torch.device("cuda", local_rank())
-        unwrap_model(learn.model).to(learn.device)  # same Parameter objects: the optimiser keeps them
+        learn.model.to(learn.device)  # moves the same Parameter objects: the optimiser keeps them
         if learn.opt is not None and learn.opt.state:  # load_state_dict moves the state to the params
             learn.opt.load_state_dict(learn.opt.state_dict())
-
-    def _wrap_model(self):
-        """Wrap in DDP, again if `freeze`/`unfreeze` changed which parameters train: DDP fixes
-        the set of parameters it synchronises when it is built."""
-        learn, model = self.learn, unwrap_model(self.learn.model)
-        trainable = tuple(p.requires_grad for p in model.parameters())
-        if isinstance(learn.model, DistributedDataParallel) and trainable == self.trainable:
-            return
-        ids = [learn.device.index] if learn.device.type == "cuda" else None
-        learn.model = DistributedDataParallel(model, device_ids=ids,
-                                              find_unused_parameters=self.find_unused_parameters)
-        self.trainable = trainable
 
     def before_train(self):
         if self.active:
@@ -134,7 +129,7 @@ class Distributed(Callback):
         rec.metric_sums = total[4:]
 
     def after_fit(self):
-        self.loaders = {}
+        self.learn.model, self.loaders = unwrap_model(self.learn.model), {}
         if self.hidden_progress is not None:
             self.learn.add_cb(self.hidden_progress)
             self.hidden_progress = None
@@ -174,7 +169,7 @@ def distrib(learn: "Learner", find_unused_parameters: bool = False, seed: int = 
     """`with distrib(learn): learn.fit(...)` — every fit inside trains with DDP.
 
     Starts the process group if torchrun launched the script (it then lives until the process
-    ends); on exit `learn.model` is the plain model again. With one process it changes nothing.
+    ends). With one process it changes nothing.
     """
     setup_distributed()
     try:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Union
 
 from ..callback import Callback
+from ..distributed import is_main_process
 
 
 class CSVLogger(Callback):
@@ -25,6 +26,8 @@ class CSVLogger(Callback):
         self.path = Path(path)
 
     def before_fit(self):
+        if not is_main_process():  # under DDP every rank has the same rows; rank 0 writes them
+            return
         recorder = self.learn.recorder
         if recorder is None:
             raise ValueError("CSVLogger writes the Recorder's rows; this learner has no Recorder")
@@ -42,6 +45,8 @@ class CSVLogger(Callback):
             self._append(header)
 
     def after_epoch(self):
+        if not is_main_process():
+            return
         names, row = self.learn.recorder.names, self.learn.recorder.values[-1]
         self._append(",".join(_fmt(name, value) for name, value in zip(names, row)))
 

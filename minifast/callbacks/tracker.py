@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from ..callback import Callback, CancelFitException
+from ..distributed import is_main_process, unwrap_model
 
 
 class TrackerCallback(Callback):
@@ -81,20 +82,21 @@ class EarlyStopping(TrackerCallback):
         if self.improved:
             self.wait = 0
             if self.restore_best:  # a copy, on the CPU: the live weights keep changing
-                state = self.learn.model.state_dict()
+                state = unwrap_model(self.learn.model).state_dict()  # same keys with or without DDP
                 self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
             return
         self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = self.learn.epoch
-            print(f"EarlyStopping: {self.monitor} did not improve for {self.wait} epoch(s); "
-                  f"stopped after epoch {self.learn.epoch} "
-                  f"(best {self.best:.6g} at epoch {self.best_epoch})")
+            if is_main_process():  # every rank stops (same numbers), only rank 0 says so
+                print(f"EarlyStopping: {self.monitor} did not improve for {self.wait} epoch(s); "
+                      f"stopped after epoch {self.learn.epoch} "
+                      f"(best {self.best:.6g} at epoch {self.best_epoch})")
             raise CancelFitException()
 
     def after_fit(self):
         if self.restore_best and self.best_state is not None:
-            self.learn.model.load_state_dict(self.best_state)
+            unwrap_model(self.learn.model).load_state_dict(self.best_state)
 
 
 class SaveModel(TrackerCallback):
