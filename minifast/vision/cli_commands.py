@@ -23,7 +23,6 @@ XTRA_FC, PS = [512], [0.25, 0.5]  # the head, written into the model file so pre
 def run_train(args) -> int:
     """Fine-tune `args.arch` on `args.folder`; returns the exit code (0 ok, 1 error)."""
     from ..data import ImageClassifierData, tfms_from_model, transforms_side_on
-    from ..schedule import lr_suggestions
     from .conv_learner import ConvLearner
 
     folder = Path(args.folder)
@@ -40,28 +39,41 @@ def run_train(args) -> int:
         return 1
     print(f"{len(data.trn_ds)} training and {len(data.val_ds)} validation images, "
           f"classes: {', '.join(data.classes)}")
-    learn.lr_find(num_it=50)
-    try:
-        lr = float(np.clip(lr_suggestions(np.array(learn.recorder.lrs)[:, -1],
-                                          learn.recorder.smooth_losses())["min/10"], 1e-4, 1e-1))
-    except ValueError:  # too few points to read a curve (a tiny data set)
-        lr = 1e-2
-    print(f"head: {args.epochs} epochs at lr {lr:.1e} on cached features")
-    learn.fit_one_cycle(args.epochs, lr)
-    print("fine-tuning all layers with differential learning rates")
-    learn.precompute = False
-    learn.unfreeze()
-    learn.fit_one_cycle(args.epochs, np.array([lr / 100, lr / 10, lr]) / 3)
+    fine_tune(learn, args.epochs)
     log_preds, y = learn.TTA()
     plain = float((log_preds[0].argmax(-1) == y).mean())
     with_tta = float((np.exp(log_preds).mean(0).argmax(-1) == y).mean())
     print(f"validation accuracy: {plain:.4f} (with TTA: {with_tta:.4f})")
     path = save_checkpoint({"model": learn.model.state_dict(), "arch": learn.arch,
                             "classes": list(data.classes), "sz": int(args.size),
-                            "stats": [list(tfms[1].mean.tolist()), list(tfms[1].std.tolist())],
+                            "stats": [tfms[1].mean.tolist(), tfms[1].std.tolist()],
                             "xtra_fc": XTRA_FC, "ps": PS}, out / "model.pth")
     print(f"saved {path}")
     return 0
+
+
+def fine_tune(learn, epochs: int) -> float:
+    """The course recipe on a learner in precompute mode; returns the head's lr.
+
+    lr_find on the head -> one cycle on the head (cached features) -> precompute off, unfreeze
+    -> one cycle on everything with lrs [lr/100, lr/10, lr] / 3 (differential lrs).
+    """
+    from ..schedule import lr_suggestions
+
+    with learn.silent():  # the finder's own per-epoch rows say nothing useful here
+        learn.lr_find(num_it=50)
+    try:
+        lr = float(np.clip(lr_suggestions(np.array(learn.recorder.lrs)[:, -1],
+                                          learn.recorder.smooth_losses())["min/10"], 1e-4, 1e-1))
+    except ValueError:  # too few points to read a curve (a tiny data set)
+        lr = 1e-2
+    print(f"lr_find suggests lr {lr:.1e}; training the head on cached features ({epochs} epoch(s))")
+    learn.fit_one_cycle(epochs, lr)
+    print("fine-tuning all layers with differential learning rates")
+    learn.precompute = False
+    learn.unfreeze()
+    learn.fit_one_cycle(epochs, np.array([lr / 100, lr / 10, lr]) / 3)
+    return lr
 
 
 def load_model_file(path: Path) -> tuple[TransferModel, dict]:

@@ -95,7 +95,8 @@ class ClassificationInterpretation:
 def _image_dataset(learn):
     """The validation images behind the learner (the image data when activations are cached)."""
     data = getattr(learn, "image_data", learn.data)
-    return getattr(data, "val_ds", None) or getattr(data.valid_dl, "dataset", None)
+    ds = getattr(data, "val_ds", None)
+    return ds if ds is not None else getattr(data.valid_dl, "dataset", None)
 
 
 def _show_image(ds, i: int) -> np.ndarray:
