@@ -55,15 +55,16 @@ def accuracy_of(log_preds: np.ndarray, y: np.ndarray) -> float:
     return float((log_preds.argmax(-1) == y).mean())
 
 
-def run(name: str, sz: int, bs: int, head_epochs: int, unfreeze: str, quick: bool, cache: Path) -> dict:
-    out, t0 = {"dataset": name, "sz": sz, "bs": bs}, time.perf_counter()
+def run(name: str, sz: int, bs: int, head_lr: float, head_epochs: int, unfreeze: str, quick: bool,
+        cache: Path) -> dict:
+    out, t0 = {"dataset": name, "sz": sz, "bs": bs, "head_lr": head_lr}, time.perf_counter()
     data = make_data(name, sz, bs, quick)
     out.update(n_train=len(data.trn_ds), n_valid=len(data.val_ds), classes=len(data.classes))
     torch.manual_seed(0)
     learn = ConvLearner.pretrained(efficientnet_lite0, data, precompute=True, path=cache)
     out["precompute_s"] = round(time.perf_counter() - t0, 1)
     t = time.perf_counter()
-    learn.fit(1e-2, head_epochs)
+    learn.fit(head_lr, head_epochs)
     out["head_fit_s"] = round(time.perf_counter() - t, 1)
     out["head_acc"] = learn.recorder.log["accuracy"]
     print(name, "head on cached features:", out, flush=True)
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["dogbreeds", "pokemon"])
     parser.add_argument("--sz", type=int, default=None, help="default: 224 dog breeds, 192 Pokémon")
     parser.add_argument("--bs", type=int, default=32)
+    parser.add_argument("--head-lr", type=float, default=3e-3)
     parser.add_argument("--head-epochs", type=int, default=3)
     parser.add_argument("--unfreeze", choices=["half", "all"], default="half")
     parser.add_argument("--quick", action="store_true")
@@ -107,7 +109,8 @@ def main() -> None:
     results = []
     for name in args.datasets:
         sz = args.sz or (64 if args.quick else {"dogbreeds": 224, "pokemon": 192}[name])
-        results.append(run(name, sz, args.bs, args.head_epochs, args.unfreeze, args.quick, cache))
+        results.append(run(name, sz, args.bs, args.head_lr, args.head_epochs, args.unfreeze, args.quick,
+                           cache))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"torch_threads": torch.get_num_threads(),
                                               "results": results}, indent=2))

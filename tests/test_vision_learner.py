@@ -231,3 +231,27 @@ def test_unhashable_dataset_is_refused_clearly(tmp_path):
     with pytest.raises(ValueError, match="fingerprint"):
         learn.precompute = True
     assert learn.precompute is False
+
+
+def test_torchvision_arch_by_name_from_random_init(tmp_path):
+    torch.manual_seed(0)
+    learn = ConvLearner.pretrained("resnet18", tensor_data(), pretrained=False, path=tmp_path,
+                                   device="cpu")
+    assert learn.arch == "resnet18" and len(learn.layer_groups) == 3
+    assert learn.model.head[4].in_features == 1024  # concat pool of resnet18's 512 channels
+    before = snapshot(learn)
+    with learn.silent():
+        learn.fit(1e-2, 1)
+    assert not any(changed(before, learn.model.state_dict(), "body.").values())
+
+
+def test_custom_head_is_used_and_precomputed(tmp_path):
+    from torch import nn
+
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1280, 3))
+    learn = make_learner(tensor_data(), tmp_path, custom_head=head, precompute=True)
+    assert learn.model.head is head and learn.model.n_cached == 2
+    assert learn.data.train_dl.dataset.tensors[0].shape == (4, 1280)
+    with learn.silent():
+        learn.fit(1e-2, 1)
+    assert len(learn.recorder.losses) == 1
