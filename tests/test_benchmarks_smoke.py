@@ -1,0 +1,85 @@
+"""Each benchmark script's --smoke mode runs end to end (tiny sizes), so the scripts never rot.
+
+No timing is asserted: these tests check that the scripts run, write well-formed JSON and
+markdown, and that the overhead benchmark's raw loop and Learner still compute the same thing.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from benchmarks import import_time, overhead, precompute, profile_overhead, time_to_accuracy
+from tests.conftest import REPO
+
+
+@pytest.fixture(autouse=True)
+def keep_threads():
+    """The scripts set torch's thread count for their process; give later tests theirs back."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def test_overhead_smoke_same_math(tmp_path):
+    out, md = tmp_path / "o.json", tmp_path / "o.md"
+    assert overhead.main(["--smoke", "--json", str(out), "--markdown", str(md)]) == 0
+    results = json.loads(out.read_text())
+    raw, learner = results["results"]["raw"], results["results"]["minifast"]
+    assert results["same_math"] is True
+    assert learner["valid_loss"] == pytest.approx(raw["valid_loss"], rel=1e-5)
+    assert learner["max_weight_diff_vs_raw"] <= 1e-5
+    assert len(raw["times_s"]) == len(learner["times_s"]) == results["config"]["repeats"] == 2
+    assert "| minifast |" in md.read_text()
+
+
+def test_overhead_cnn_and_sgd_same_math(tmp_path):
+    out = tmp_path / "o.json"
+    assert overhead.main(["--smoke", "--model", "cnn", "--opt", "sgd", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["same_math"] is True
+
+
+def test_overhead_runs_as_a_script(tmp_path):
+    out = tmp_path / "o.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "overhead.py"), "--smoke",
+                           "--model", "linear", "--json", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(out.read_text())["config"]["model"] == "linear"
+
+
+def test_overhead_rejects_bad_sizes():
+    with pytest.raises(SystemExit):
+        overhead.main(["--bs", "0"])
+
+
+def test_profile_overhead_smoke(capsys):
+    assert profile_overhead.main(["--smoke"]) == 0
+    assert "function calls" in capsys.readouterr().out
+
+
+def test_import_time_smoke(tmp_path):
+    out = tmp_path / "i.json"
+    assert import_time.main(["--smoke", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["repeats"] == 1 and result["torch_s"] > 0 and result["minifast_s"] > 0
+
+
+def test_time_to_accuracy_smoke(tmp_path):
+    out = tmp_path / "t.json"
+    assert time_to_accuracy.main(["--smoke", "--threads", "1", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert [r["task"] for r in results] == ["mnist", "pokemon"]
+    for r in results:
+        assert len(r["history"]) == 1 and 0.0 <= r["history"][0]["accuracy"] <= 1.0
+
+
+def test_precompute_smoke_hits_the_cache(tmp_path):
+    out = tmp_path / "p.json"
+    assert precompute.main(["--smoke", "--threads", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["cache_hit"] is True
+    assert result["full_batches_timed"] == result["train_batches"]
