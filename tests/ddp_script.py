@@ -9,6 +9,7 @@ Three runs, all on a small classification problem:
      single process with twice the batch size must reproduce (see the test).
   C. the other callbacks under DDP: lr_find, freeze/unfreeze, one-cycle, EarlyStopping,
      SaveModel and CSVLogger.
+  D. `main_process_first` (what precompute uses): rank 0 fills a cache before the others look.
 Each rank writes what the test compares to OUTDIR/ranks/; the library's own files (learn.save)
 go to OUTDIR/rank<r>/, so the test can see that only rank 0 wrote anything.
 """
@@ -24,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from minifast import CSVLogger, DataBunch, EarlyStopping, Learner, SaveModel, accuracy
-from minifast.distributed import rank
+from minifast.distributed import is_main_process, main_process_first, rank
 
 N_TRAIN, N_VALID, N_IN, N_OUT = 96, 37, 4, 3  # 37: the two validation shards differ (19, 18)
 
@@ -94,9 +95,19 @@ def run_c(out: Path) -> dict:
             "values": [row[:-1] for row in learn.recorder.values]}
 
 
+def run_d(out: Path) -> dict:
+    """main_process_first, as precompute uses it: rank 0 fills a cache, the others then read it."""
+    cache = out / "cache.txt"
+    with main_process_first():
+        found = cache.is_file()
+        if not found and is_main_process():
+            cache.write_text("computed by rank 0")
+    return {"cache_found": found}
+
+
 def main(out: Path) -> None:
     torch.set_num_threads(1)
-    result = {"a": run_a(out), "b": run_b(), "c": run_c(out)}
+    result = {"a": run_a(out), "b": run_b(), "c": run_c(out), "d": run_d(out)}
     (out / "ranks").mkdir(parents=True, exist_ok=True)  # test output, written by every rank
     torch.save(result, out / "ranks" / f"rank{rank()}.pt")
 

@@ -104,6 +104,12 @@ def test_lr_find_early_stopping_and_savers_agree_across_ranks(ddp_run):
     assert (out / "rank0" / "history_c.csv").is_file()  # rank 1's folder does not exist at all
 
 
+def test_main_process_first_lets_rank_0_fill_the_cache_first(ddp_run):
+    out, (r0, r1) = ddp_run
+    assert r0["d"]["cache_found"] is False and r1["d"]["cache_found"] is True
+    assert (out / "cache.txt").read_text() == "computed by rank 0"
+
+
 def test_same_script_runs_as_one_process(tmp_path):
     ddp_script.main(tmp_path)
     result = torch.load(tmp_path / "ranks" / "rank0.pt")

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from ..checkpoint import save_checkpoint
 from ..data import DataBunch
+from ..distributed import is_main_process, main_process_first
 from ..torch_utils import to_device
 from .head import TransferModel
 
@@ -37,17 +38,21 @@ def precomputed_data(model: TransferModel, data, cache_root: Path, device: torch
     """
     folder = Path(cache_root) / cache_key(model, data)
     arrays = {}
-    for split in SPLITS:
-        dl = plain_dl(data, split)
-        if dl is None:
-            continue
-        file = folder / f"{split}.pt"
-        if file.is_file():
-            arrays[split] = torch.load(file, map_location="cpu", weights_only=True)
-        else:
-            x, y = compute_features(model, dl, device)
-            arrays[split] = {"x": x, "y": y}
-            save_checkpoint(arrays[split], file)  # atomic: a crash leaves no half file
+    # Under DDP (minifast/distributed.py) rank 0 computes and caches first, then the other ranks
+    # read the cache. Before the process group starts, each rank computes; only rank 0 writes.
+    with main_process_first():
+        for split in SPLITS:
+            dl = plain_dl(data, split)
+            if dl is None:
+                continue
+            file = folder / f"{split}.pt"
+            if file.is_file():
+                arrays[split] = torch.load(file, map_location="cpu", weights_only=True)
+            else:
+                x, y = compute_features(model, dl, device)
+                arrays[split] = {"x": x, "y": y}
+                if is_main_process():
+                    save_checkpoint(arrays[split], file)  # atomic: a crash leaves no half file
     train_dl = data.train_dl
     bunch = DataBunch(
         _feature_dl(arrays["train"], train_dl, shuffle=isinstance(train_dl.sampler, RandomSampler)),
