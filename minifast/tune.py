@@ -25,6 +25,7 @@ import time
 from typing import Any, Callable, Optional, Union
 
 from .callback import Callback, CancelFitException
+from .distributed import is_main_process
 from .learner import Learner
 from .seed import dataloader_generators, set_seed
 
@@ -127,7 +128,7 @@ def tune(make_learner: Callable[..., Learner], space: dict[str, list],
         row = _run_trial(make_learner, fit, params, seed, monitor, generators)
         history.append(row.pop("curve"))
         table.append(row)
-        if verbose:
+        if verbose and is_main_process():  # under torchrun, one printout
             print(f"trial {i + 1}/{len(trials)} {params}: {metric} {row[metric]:.6g} ({row['status']})")
     table.sort(key=lambda r: (r["status"] != "done", _rank_key(r[metric], mode)))
     return TuneResult(table, list(space), metric, mode)
