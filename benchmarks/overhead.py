@@ -139,7 +139,8 @@ def run(model_kind: str = "mlp", bs: int = 64, n_batches: int = 938, valid_batch
 
     runners = {"raw": raw_fit, "minifast": learner_fit}
     if peers:
-        from benchmarks.peers import available_peers  # optional: only when asked for
+        sys.path.insert(0, str(Path(__file__).resolve().parent))  # peers.py, beside this file
+        from peers import available_peers  # optional frameworks: only when asked for
         runners.update(available_peers())
     for fn in runners.values():  # warm-up: first calls pay for lazy init in torch and tqdm
         fn(fresh(), train[:20], valid, opt_name, lr, wd)
