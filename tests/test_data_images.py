@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_fakes import make_bad_files, make_class_folders, save_image
+from tests.data_fakes import make_bad_files, make_class_folders, save_image
 from minifast.data import BadImageError, BadImageWarning, ImageClassifierData, open_image
 from minifast.data.images import check_image, find_bad_images, to_rgb
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from data_fakes import make_class_folders, save_image
+from tests.data_fakes import make_class_folders, save_image
 from minifast.data import ImageClassifierData, get_cv_idxs, split_by_pct, tfms_from_stats
 from minifast.data.loaders import default_num_workers, make_loader
 from minifast.data.stats import channel_stats
