@@ -84,7 +84,7 @@ sensible for pictures of characters seen from the side. `max_zoom=1.1` adds a ra
 """),
 ("code", r"""
 arch = efficientnet_lite0
-sz = 32 if QUICK else 192
+sz = 32 if QUICK else 160
 bs = 8 if QUICK else 32
 tfms = tfms_from_model(arch, sz, aug_tfms=transforms_side_on, max_zoom=1.1)
 data = ImageClassifierData.from_folder(PATH, bs=bs, tfms=tfms, valid_pct=0.2, seed=42)

@@ -123,10 +123,7 @@ fully convolutional up to its pooling layer, so the same weights work at any ima
 ("code", r"""
 learn.set_data(get_data(large))
 print('now training at', learn.data.sz, 'px')
-if QUICK:
-    learn.fit(lr, 1, cycle_len=1)
-else:
-    learn.fit(lr, 3, cycle_len=1, cycle_mult=2)
+learn.fit(lr, 1 if QUICK else 2, cycle_len=1)
 _ = learn.save(f'{large}px')
 """),
 ("code", r"""
