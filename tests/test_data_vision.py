@@ -258,12 +258,14 @@ def test_resize_writes_small_copies_once_and_keeps_the_split(tmp_path):
     assert not list((tmp_path / "small").rglob("*.tmp"))
 
 
-def test_resize_defaults_to_path_tmp_px(tmp_path):
-    make_class_folders(tmp_path, {"a": 2, "b": 2})
-    data = ImageClassifierData.from_folder(tmp_path, tfms=TFMS, valid_pct=0.5, on_bad="off")
-    assert data.resize(8).path == tmp_path / "tmp" / "8"
-    assert ImageClassifierData.from_folder(tmp_path, tfms=TFMS, valid_pct=0.5).classes == ["a", "b"]
-
+def test_resize_defaults_to_the_user_cache_not_the_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    make_class_folders(tmp_path / "pets", {"a": 2, "b": 2})
+    data = ImageClassifierData.from_folder(tmp_path / "pets", tfms=TFMS, valid_pct=0.5, on_bad="off")
+    small = data.resize(8)
+    assert small.path.parent.parent == tmp_path / "cache" / "minifast" / "resized"
+    assert small.path.name == "8" and small.path.parent.name.startswith("pets-")
+    assert sorted(p.name for p in (tmp_path / "pets").iterdir()) == ["a", "b"]  # nothing written there
 
 def test_a_learner_trains_on_image_data(tmp_path):
     from torch import nn

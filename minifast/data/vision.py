@@ -13,7 +13,6 @@ and left out, or raise, instead of crashing an epoch. Test items have label 0 (u
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -205,7 +204,7 @@ class ImageClassifierData:
 
     def resize(self, px: int, new_path: Optional[PathLike] = None) -> "ImageClassifierData":
         """The same data read from copies whose shorter side is `px`, written once under
-        `new_path` (default `path/tmp/<px>`, or the user cache if `path` is read-only)."""
+        `new_path` (default: in the user cache, see `_resize_dir`)."""
         if not isinstance(self.trn_ds, FilesDataset):
             raise ValueError("resize() shrinks image files; this data is arrays already in memory")
         new_root = Path(new_path) if new_path is not None else self._resize_dir(px)
@@ -216,9 +215,9 @@ class ImageClassifierData:
                                    new[2], self.num_workers)
 
     def _resize_dir(self, px: int) -> Path:
-        if os.access(self.path, os.W_OK):
-            return self.path / "tmp" / str(px)
-        from .download import cache_dir  # shared data is often read-only
+        """`<cache>/resized/<folder name>-<hash of its full path>/<px>`: never inside the data
+        folder itself, which may be shared or read-only (fastai 0.7 wrote to `PATH/tmp`)."""
+        from .download import cache_dir
 
         key = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:8]
         return cache_dir() / "resized" / f"{self.path.name}-{key}" / str(px)
