@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.data_fakes import make_bad_files, make_class_folders, save_image
 from minifast.data import BadImageError, BadImageWarning, ImageClassifierData, open_image
 from minifast.data.images import check_image, find_bad_images, to_rgb
+from tests.data_fakes import make_bad_files, make_class_folders, save_image
 
 
 def test_rgba_is_composited_on_white(tmp_path):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from tests.data_fakes import make_class_folders, save_image
 from minifast.data import ImageClassifierData, get_cv_idxs, split_by_pct, tfms_from_stats
 from minifast.data.loaders import default_num_workers, make_loader
 from minifast.data.stats import channel_stats
+from tests.data_fakes import make_class_folders, save_image
 
 STATS = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
 TFMS = tfms_from_stats(STATS, 16)
