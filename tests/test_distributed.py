@@ -6,6 +6,7 @@ fixture runs it once and the tests below read what each rank wrote (see tests/dd
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +30,16 @@ def ddp_run(tmp_path_factory) -> tuple[Path, list[dict]]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SCRIPT.parent.parent)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
            str(SCRIPT), str(out)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"torchrun failed:\n{proc.stdout}\n{proc.stderr}"
+    # A new session, so that a hang (ranks waiting for each other) can be ended with every worker.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        pytest.fail(f"torchrun did not finish in 240 s (ranks waiting for each other?):\n{output}")
+    assert proc.returncode == 0, f"torchrun failed:\n{output}"
     return out, [torch.load(out / "ranks" / f"rank{r}.pt") for r in range(2)]
 
 
