@@ -76,7 +76,8 @@ class TrialMonitor(Callback):
             raise KeyError(f"tune: metric {self.metric!r} is not a column of the epoch table; "
                            f"columns are {list(log)}")
         self.curve.append(float(log[self.metric]))
-        if self.pruner is not None and self.pruner.should_prune(self.curve, self.history, self.mode):
+        pruner = self.pruner
+        if pruner is not None and pruner.should_prune(self.curve, self.history, self.mode):
             self.pruned = True
             raise CancelFitException()
 
@@ -129,7 +130,8 @@ def tune(make_learner: Callable[..., Learner], space: dict[str, list],
         history.append(row.pop("curve"))
         table.append(row)
         if verbose and is_main_process():  # under torchrun, one printout
-            print(f"trial {i + 1}/{len(trials)} {params}: {metric} {row[metric]:.6g} ({row['status']})")
+            print(f"trial {i + 1}/{len(trials)} {params}: {metric} {row[metric]:.6g} "
+                  f"({row['status']})")
     table.sort(key=lambda r: (r["status"] != "done", _rank_key(r[metric], mode)))
     return TuneResult(table, list(space), metric, mode)
 

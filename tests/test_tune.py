@@ -86,8 +86,9 @@ def test_pruning_stops_clearly_bad_trials_after_warm_up():
     result = tune(make, {"lr": [0.1, 0.05, 5.0, 1e-5]}, fit=fit_twice,
                   prune=MedianPruner(n_startup=2, n_warmup=1), verbose=False)
     by_lr = {row["lr"]: row for row in result.table}
-    assert [by_lr[lr]["status"] for lr in (0.1, 0.05, 5.0, 1e-5)] == ["done", "done", "pruned", "pruned"]
-    assert [by_lr[lr]["epochs"] for lr in (0.1, 0.05, 5.0, 1e-5)] == [3, 3, 1, 1]
+    order = (0.1, 0.05, 5.0, 1e-5)
+    assert [by_lr[lr]["status"] for lr in order] == ["done", "done", "pruned", "pruned"]
+    assert [by_lr[lr]["epochs"] for lr in order] == [3, 3, 1, 1]
     assert epochs_run == [1, 1, 0, 0]  # the last fit's table: pruned trials never ran it
     assert [row["status"] for row in result.table] == ["done", "done", "pruned", "pruned"]
     assert result.best_params == {"lr": 0.1}

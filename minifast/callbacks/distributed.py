@@ -90,7 +90,7 @@ class Distributed(Callback):
             return
         learn.device = torch.device("cuda", local_rank())
         learn.model.to(learn.device)  # moves the same Parameter objects: the optimiser keeps them
-        if learn.opt is not None and learn.opt.state:  # load_state_dict moves the state to the params
+        if learn.opt is not None and learn.opt.state:  # load_state_dict moves state to the params
             learn.opt.load_state_dict(learn.opt.state_dict())
 
     def before_train(self):
