@@ -31,7 +31,7 @@ from .callbacks.core import TrainEvalCallback
 from .callbacks.progress import ProgressCallback
 from .callbacks.recorder import Recorder
 from .checkpoint import load_checkpoint
-from .distributed import save_on_main, unwrap_model
+from .distributed import save_on_main, unwrap_model, world_size
 from .hyper import HyperValues, set_hyper, spread_values
 from .interrupt import deferred_interrupt
 from .resume import resume_training, training_state
@@ -232,7 +232,9 @@ class Learner:
         from .schedule import LRFinder
 
         finder = LRFinder(start_lr, end_lr, num_it, linear)
-        n_epoch = 1 if num_it is None else -(-num_it // max(len(self.data.train_dl), 1))
+        # Under DDP each rank sees 1/world_size of the batches (the Distributed callback shards).
+        per_epoch = max(len(self.data.train_dl) // world_size(), 1)
+        n_epoch = 1 if num_it is None else -(-num_it // per_epoch)
         if self.opt is None:
             self.create_opt()
         # Keep the lrs and wds as they are: the finder sets its own lr per batch, and restores
