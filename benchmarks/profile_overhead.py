@@ -5,6 +5,7 @@ time (tottime), so framework bookkeeping (dispatch, callbacks, tqdm) shows up ne
 PyTorch calls that do the real work. Used to find and remove loop overhead (issue 9).
 
     python benchmarks/profile_overhead.py              # 938 batches of 64
+    python benchmarks/profile_overhead.py --components # microseconds per batch, piece by piece
     python benchmarks/profile_overhead.py --smoke      # tiny, for CI
 """
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import sys
+import timeit
 from pathlib import Path
 from typing import Optional
 
@@ -21,6 +24,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: find overhead.py
 from overhead import learner_fit, make_batches, make_model  # noqa: E402
+
+from minifast import CancelBatchException, DataBunch, Learner  # noqa: E402
+from minifast.torch_utils import to_device  # noqa: E402
 
 
 def profile(n_batches: int, bs: int, top: int, sort: str, only: str) -> str:
@@ -38,6 +44,45 @@ def profile(n_batches: int, bs: int, top: int, sort: str, only: str) -> str:
     return out.getvalue()
 
 
+def components(number: int = 200, repeat: int = 50) -> str:
+    """Microseconds per call of each piece of per-batch framework work (timeit, best of `repeat`
+    short runs: on a busy machine a long run is always interrupted by other processes, a short one
+    often is not), on a learner in mid-epoch. The
+    one-batch row fires all seven per-batch events of a training batch around an empty step."""
+    torch.set_num_threads(1)
+    (xb, yb), = make_batches(1, 64, 42, False)
+    learn = Learner(make_model("mlp", 128), DataBunch([(xb, yb)], [(xb, yb)]), device="cpu")
+    learn.create_opt()
+    learn.n_epoch, learn.epoch, learn.iter, learn.n_iter, learn.training = 1, 0, 0, 938, True
+    learn.dl, learn.xb, learn.yb, learn.start_epoch = [(xb, yb)] * 938, xb, yb, 0
+    learn.pred = learn.model(xb)
+    learn.loss = learn.loss_func(learn.pred, yb)
+    with open(os.devnull, "w") as devnull:
+        for cb in learn.cbs:
+            cb.before_fit()
+        learn.recorder.before_epoch()
+        from tqdm.auto import tqdm
+        learn.progress.bar = tqdm(total=10**9, file=devnull)  # a bar as in training, drawn nowhere
+        pieces = {
+            "to_device((xb, yb))": lambda: to_device((xb, yb), learn.device),
+            "dispatch an event no callback handles": lambda: learn("after_pred"),
+            "TrainEvalCallback.before_batch": learn.get_cb(type(learn.cbs[0])).before_batch,
+            "Recorder.after_loss (training batch)": learn.recorder.after_loss,
+            "ProgressCallback.after_batch (tqdm)": learn.progress.after_batch,
+            "one batch's events around a no-op step": lambda: learn._with_events(
+                lambda: [learn(e) for e in ("after_pred", "after_loss", "before_backward",
+                                            "before_step", "after_step")],
+                "batch", CancelBatchException),
+        }
+        lines = ["| per-batch piece | us per call |", "|---|---|"]
+        for name, fn in pieces.items():
+            timeit.timeit(fn, number=number)  # warm-up: the first timings of a process run slow
+            best = min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+            lines.append(f"| {name} | {best * 1e6:.2f} |")
+        learn.progress.bar.close()
+    return "\n".join(lines)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batches", type=int, default=938)
@@ -46,11 +91,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--sort", default="tottime", choices=["tottime", "cumulative", "ncalls"])
     p.add_argument("--only", default="minifast|tqdm",
                    help="regex on file/function names: list only the framework ('' lists all)")
+    p.add_argument("--components", action="store_true",
+                   help="time each per-batch piece of framework work instead of profiling")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     args = p.parse_args(argv)
     if args.smoke:
         args.batches, args.bs, args.top = 5, 8, 5
-    print(profile(args.batches, args.bs, args.top, args.sort, args.only))
+    if args.components:
+        print(components(number=50, repeat=3) if args.smoke else components())
+    else:
+        print(profile(args.batches, args.bs, args.top, args.sort, args.only))
     return 0
 
 
