@@ -55,9 +55,11 @@ def accuracy_of(log_preds: np.ndarray, y: np.ndarray) -> float:
     return float((log_preds.argmax(-1) == y).mean())
 
 
-def run(name: str, sz: int, bs: int, head_lr: float, head_epochs: int, unfreeze: str, quick: bool,
-        cache: Path) -> dict:
-    out, t0 = {"dataset": name, "sz": sz, "bs": bs, "head_lr": head_lr}, time.perf_counter()
+def run(name: str, sz: int, bs: int, head_lr: float, head_epochs: int, unfreeze: str,
+        finetune_epochs: int, quick: bool, cache: Path) -> dict:
+    out = {"dataset": name, "sz": sz, "bs": bs, "head_lr": head_lr, "head_epochs": head_epochs,
+           "unfreeze": unfreeze, "finetune_epochs": finetune_epochs}
+    t0 = time.perf_counter()
     data = make_data(name, sz, bs, quick)
     out.update(n_train=len(data.trn_ds), n_valid=len(data.val_ds), classes=len(data.classes))
     torch.manual_seed(0)
@@ -75,7 +77,7 @@ def run(name: str, sz: int, bs: int, head_lr: float, head_epochs: int, unfreeze:
         learn.unfreeze()
     else:
         learn.freeze_to(1)
-    learn.fit(np.array([1e-4, 3e-4, 1e-3]), 1, cycle_len=1)
+    learn.fit(np.array([1e-4, 3e-4, 1e-3]), 1, cycle_len=finetune_epochs)  # one cosine cycle
     out["finetune_s"] = round(time.perf_counter() - t, 1)
     out["finetune_acc"] = learn.recorder.log["accuracy"]
 
@@ -97,6 +99,8 @@ def main() -> None:
     parser.add_argument("--head-lr", type=float, default=3e-3)
     parser.add_argument("--head-epochs", type=int, default=3)
     parser.add_argument("--unfreeze", choices=["half", "all"], default="half")
+    parser.add_argument("--finetune-epochs", type=int, default=1)
+    parser.add_argument("--cache", default=None, help="folder for the precompute cache (default: a new temp dir)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: on a machine shared by many processes, 2 threads "
@@ -105,12 +109,12 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
     torch.set_num_threads(args.threads)
-    cache = Path(tempfile.mkdtemp(prefix="minifast_transfer_"))
+    cache = Path(args.cache) if args.cache else Path(tempfile.mkdtemp(prefix="minifast_transfer_"))
     results = []
     for name in args.datasets:
         sz = args.sz or (64 if args.quick else {"dogbreeds": 224, "pokemon": 192}[name])
-        results.append(run(name, sz, args.bs, args.head_lr, args.head_epochs, args.unfreeze, args.quick,
-                           cache))
+        results.append(run(name, sz, args.bs, args.head_lr, args.head_epochs, args.unfreeze,
+                           args.finetune_epochs, args.quick, cache))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"torch_threads": torch.get_num_threads(),
                                               "results": results}, indent=2))
