@@ -255,3 +255,12 @@ def test_custom_head_is_used_and_precomputed(tmp_path):
     with learn.silent():
         learn.fit(1e-2, 1)
     assert len(learn.recorder.losses) == 1
+
+
+def test_unwritable_cache_folder_is_explained(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should go")
+    learn = make_learner(tensor_data(), blocker)  # <path>/tmp/precompute cannot be created
+    with pytest.raises(OSError, match="path='some/dir'"):
+        learn.precompute = True
+    assert learn.precompute is False and learn.data is learn.image_data

@@ -52,7 +52,7 @@ def precomputed_data(model: TransferModel, data, cache_root: Path, device: torch
                 x, y = compute_features(model, dl, device)
                 arrays[split] = {"x": x, "y": y}
                 if is_main_process():
-                    save_checkpoint(arrays[split], file)  # atomic: a crash leaves no half file
+                    _save(arrays[split], file)
     train_dl = data.train_dl
     bunch = DataBunch(
         _feature_dl(arrays["train"], train_dl, shuffle=isinstance(train_dl.sampler, RandomSampler)),
@@ -128,6 +128,14 @@ def plain_dl(data, split: str) -> Optional[DataLoader]:
     if dl is None or split != "train":
         return dl
     return DataLoader(dl.dataset, batch_size=dl.batch_size, shuffle=False)
+
+
+def _save(arrays: dict, file: Path) -> None:
+    try:
+        save_checkpoint(arrays, file)  # atomic: a crash leaves no half-written file
+    except OSError as e:
+        raise OSError(f"cannot write the precompute cache {file} ({e.strerror or e}); give the "
+                      f"learner a writable folder: ConvLearner.pretrained(..., path='some/dir')") from e
 
 
 def _feature_dl(arrays: dict, like: Optional[DataLoader], shuffle: bool) -> DataLoader:
