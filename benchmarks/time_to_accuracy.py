@@ -5,7 +5,8 @@ the end of the first epoch whose validation accuracy reaches the target (then tr
 
 - MNIST: the full 60,000 training digits from the IDX files, tested on the 10,000 test digits;
   normalised tensors in memory; a 4-conv CNN with BatchNorm (16-32-64-128 channels, 3 stride-2
-  convs, global average pool); AdamW, `fit_one_cycle(epochs, max_lr)`, batch 128. Target 99.3%.
+  convs, global average pool); random shifts of up to 2 px; AdamW, `fit_one_cycle(8, 1e-2)`,
+  batch 128. Target 99.3%.
 - Pokémon: `ImageClassifierData.from_folder` (20% held out, seed 42) at 224 px,
   `ConvLearner.pretrained(efficientnet_lite0, precompute=True)`: the frozen body's features are
   computed once (the clock includes it), then the head trains on them with `fit_one_cycle`.
@@ -53,6 +54,25 @@ class StopAtTarget(Callback):
             raise CancelFitException()
 
 
+class RandomShift(Callback):
+    """Augmentation on the batch tensor: move each training image by up to `px` pixels each way
+    (zero padding), a different shift per image. Cheap next to the convolutions."""
+
+    def __init__(self, px: int = 2):
+        self.px = px
+
+    def before_batch(self):
+        if not self.learn.training:
+            return
+        xb, p = self.learn.xb, self.px
+        n, size = xb.shape[0], xb.shape[-1]
+        padded = torch.nn.functional.pad(xb, (p, p, p, p))
+        rows = torch.randint(0, 2 * p + 1, (n, 1)) + torch.arange(size)  # [n, size]
+        cols = torch.randint(0, 2 * p + 1, (n, 1)) + torch.arange(size)
+        batch = torch.arange(n)[:, None, None]
+        self.learn.xb = padded[batch, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
+
+
 def conv_bn(ni: int, nf: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(ni, nf, 3, stride, 1, bias=False), nn.BatchNorm2d(nf), nn.ReLU())
 
@@ -87,11 +107,11 @@ def run_mnist(epochs: int, max_lr: float, bs: int, target: float, seed: int, smo
     load_s = time.perf_counter() - start
     torch.manual_seed(seed)
     stop = StopAtTarget(target, start)
-    learn = Learner(mnist_cnn(), data, metrics=[accuracy], cbs=[stop], device="cpu")
+    learn = Learner(mnist_cnn(), data, metrics=[accuracy], cbs=[RandomShift(2), stop], device="cpu")
     learn.fit_one_cycle(epochs, max_lr)
     return {"task": "mnist", "n_train": len(x_trn), "n_valid": len(x_val), "target": target,
             "reached_s": stop.reached_s, "data_load_s": load_s, "history": stop.history,
-            "recipe": f"mnist_cnn() 16-32-64-128 BN, AdamW wd=0.01, bs={bs}, "
+            "recipe": f"mnist_cnn() 16-32-64-128 BN, RandomShift(2), AdamW wd=0.01, bs={bs}, "
                       f"fit_one_cycle({epochs}, {max_lr}), seed {seed}"}
 
 
@@ -147,7 +167,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", choices=["mnist", "pokemon", "all"], default="all")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--mnist-epochs", type=int, default=6)
+    p.add_argument("--mnist-epochs", type=int, default=8)
     p.add_argument("--mnist-lr", type=float, default=1e-2)
     p.add_argument("--pokemon-epochs", type=int, default=5)
     p.add_argument("--pokemon-lr", type=float, default=1e-2)
