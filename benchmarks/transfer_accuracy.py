@@ -56,9 +56,10 @@ def accuracy_of(log_preds: np.ndarray, y: np.ndarray) -> float:
 
 
 def run(name: str, sz: int, bs: int, head_lr: float, head_epochs: int, unfreeze: str,
-        finetune_epochs: int, quick: bool, cache: Path) -> dict:
+        finetune_epochs: int, quick: bool, cache: Path,
+        finetune_lrs: tuple = (1e-4, 3e-4, 1e-3)) -> dict:
     out = {"dataset": name, "sz": sz, "bs": bs, "head_lr": head_lr, "head_epochs": head_epochs,
-           "unfreeze": unfreeze, "finetune_epochs": finetune_epochs}
+           "unfreeze": unfreeze, "finetune_epochs": finetune_epochs, "finetune_lrs": list(finetune_lrs)}
     t0 = time.perf_counter()
     data = make_data(name, sz, bs, quick)
     out.update(n_train=len(data.trn_ds), n_valid=len(data.val_ds), classes=len(data.classes))
@@ -77,7 +78,7 @@ def run(name: str, sz: int, bs: int, head_lr: float, head_epochs: int, unfreeze:
         learn.unfreeze()
     else:
         learn.freeze_to(1)
-    learn.fit(np.array([1e-4, 3e-4, 1e-3]), 1, cycle_len=finetune_epochs)  # one cosine cycle
+    learn.fit(np.array(finetune_lrs), 1, cycle_len=finetune_epochs)  # one cosine cycle
     out["finetune_s"] = round(time.perf_counter() - t, 1)
     out["finetune_acc"] = learn.recorder.log["accuracy"]
 
@@ -100,6 +101,8 @@ def main() -> None:
     parser.add_argument("--head-epochs", type=int, default=3)
     parser.add_argument("--unfreeze", choices=["half", "all"], default="half")
     parser.add_argument("--finetune-epochs", type=int, default=1)
+    parser.add_argument("--finetune-lrs", type=float, nargs=3, default=[1e-4, 3e-4, 1e-3],
+                        help="one lr per layer group: body first half, second half, head")
     parser.add_argument("--cache", default=None, help="folder for the precompute cache (default: a new temp dir)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=1,
@@ -114,7 +117,7 @@ def main() -> None:
     for name in args.datasets:
         sz = args.sz or (64 if args.quick else {"dogbreeds": 224, "pokemon": 192}[name])
         results.append(run(name, sz, args.bs, args.head_lr, args.head_epochs, args.unfreeze,
-                           args.finetune_epochs, args.quick, cache))
+                           args.finetune_epochs, args.quick, cache, tuple(args.finetune_lrs)))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"torch_threads": torch.get_num_threads(),
                                               "results": results}, indent=2))
