@@ -83,3 +83,9 @@ def test_precompute_smoke_hits_the_cache(tmp_path):
     result = json.loads(out.read_text())
     assert result["cache_hit"] is True
     assert result["full_batches_timed"] == result["train_batches"]
+
+
+def test_profile_components_smoke(capsys):
+    assert profile_overhead.main(["--components", "--smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "| Recorder.after_loss (training batch) |" in out and "| to_device((xb, yb)) |" in out
