@@ -89,3 +89,9 @@ def test_profile_components_smoke(capsys):
     assert profile_overhead.main(["--components", "--smoke"]) == 0
     out = capsys.readouterr().out
     assert "| Recorder.after_loss (training batch) |" in out and "| to_device((xb, yb)) |" in out
+
+
+def test_step_guard_cost_smoke(capsys):
+    from benchmarks import step_guard_cost
+    assert step_guard_cost.main(["--smoke"]) == 0
+    assert "with deferred_interrupt around opt.step()" in capsys.readouterr().out
