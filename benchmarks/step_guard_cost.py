@@ -1,6 +1,7 @@
-"""What the Ctrl-C-safe optimiser step (`deferred_interrupt`) costs inside a training loop.
+"""What the Ctrl-C-safe optimiser step (`InterruptGuard`) costs inside a training loop.
 
-The raw loop of `overhead.py`, with and without `with deferred_interrupt(): opt.step()`, run
+The raw loop of `overhead.py`, with and without `guard.run_step(opt.step)` (the guard installed
+once per epoch, as the Learner installs it once per fit), run
 alternately; each batch is timed on its own (the time between the starts of consecutive batches)
 and the script reports the median over all batches: a batch that another process interrupted
 is an outlier and barely moves a median, so this works on a busy machine. The Learner wraps
@@ -12,7 +13,6 @@ every step this way (minifast/interrupt.py).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import time
@@ -25,7 +25,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: find overhead.py
 from overhead import make_batches, make_model  # noqa: E402
 
-from minifast.interrupt import deferred_interrupt  # noqa: E402
+from minifast.interrupt import InterruptGuard  # noqa: E402
 
 
 def batch_times(model: nn.Module, train: list, guard: bool) -> list[float]:
@@ -33,13 +33,16 @@ def batch_times(model: nn.Module, train: list, guard: bool) -> list[float]:
     loss_func = nn.CrossEntropyLoss()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     starts = []
-    for xb, yb in train:
-        starts.append(time.perf_counter())
-        loss = loss_func(model(xb), yb)
-        loss.backward()
-        with deferred_interrupt() if guard else contextlib.nullcontext():
-            opt.step()
-        opt.zero_grad(set_to_none=True)
+    with InterruptGuard() as step_guard:
+        for xb, yb in train:
+            starts.append(time.perf_counter())
+            loss = loss_func(model(xb), yb)
+            loss.backward()
+            if guard:
+                step_guard.run_step(opt.step)
+            else:
+                opt.step()
+            opt.zero_grad(set_to_none=True)
     return [b - a for a, b in zip(starts, starts[1:])]
 
 
@@ -71,7 +74,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         args.batches, args.repeats = 15, 1
     r = run(args.batches, args.repeats)
     print(f"median per batch over {r['batches_timed']} batches each: raw loop {r['plain_us']:.1f} us, "
-          f"with deferred_interrupt around opt.step() {r['guarded_us']:.1f} us, "
+          f"with InterruptGuard.run_step(opt.step) {r['guarded_us']:.1f} us, "
           f"difference {r['guard_cost_us']:+.1f} us")
     return 0
 

@@ -33,7 +33,7 @@ from .callbacks.recorder import Recorder
 from .checkpoint import load_checkpoint
 from .distributed import save_on_main, unwrap_model, world_size
 from .hyper import HyperValues, set_hyper, spread_values
-from .interrupt import deferred_interrupt
+from .interrupt import InterruptGuard
 from .resume import resume_training, training_state
 from .metrics import accuracy
 from .torch_utils import default_device, to_device
@@ -71,6 +71,7 @@ class Learner:
         self.path = Path(path)
         self.opt: Optional[torch.optim.Optimizer] = None
         self.training, self.epoch, self.n_epoch, self.start_epoch = False, 0, 0, 0
+        self.step_guard = InterruptGuard()  # Ctrl-C never lands half-way through opt.step()
         self.cbs: list[Callback] = []
         self.add_cbs([TrainEvalCallback(), Recorder(), ProgressCallback()])
         self.add_cbs(cbs)
@@ -257,7 +258,7 @@ class Learner:
         self.set_hyper("lr", lrs)
         self.set_hyper("wd", self.wd if wds is None else wds)
         self.n_epoch, self.start_epoch = n_epoch, start_epoch
-        with self.added_cbs(cbs):
+        with self.added_cbs(cbs), self.step_guard:
             try:
                 self("before_fit")
                 self._do_fit()
@@ -306,8 +307,7 @@ class Learner:
         self("before_backward")
         self.loss.backward()
         self("before_step")
-        with deferred_interrupt():  # Ctrl-C waits for the step to finish: no half-updated weights
-            self.opt.step()
+        self.step_guard.run_step(self.opt.step)  # Ctrl-C waits for the step: no half-updated weights
         self("after_step")
         self.opt.zero_grad(set_to_none=True)
 

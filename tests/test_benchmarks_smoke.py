@@ -94,4 +94,4 @@ def test_profile_components_smoke(capsys):
 def test_step_guard_cost_smoke(capsys):
     from benchmarks import step_guard_cost
     assert step_guard_cost.main(["--smoke"]) == 0
-    assert "with deferred_interrupt around opt.step()" in capsys.readouterr().out
+    assert "with InterruptGuard.run_step(opt.step)" in capsys.readouterr().out

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from minifast import Callback
-from minifast.interrupt import deferred_interrupt
+from minifast.interrupt import InterruptGuard
 from tests.conftest import synth_learner
 
 SGD_MOM = functools.partial(torch.optim.SGD, momentum=0.9)
@@ -136,37 +136,61 @@ def test_without_the_guard_a_sigint_lands_mid_block():
     with pytest.raises(KeyboardInterrupt):
         os.kill(os.getpid(), signal.SIGINT)
         done.append(1)
-    assert done == []  # control: this is what deferred_interrupt prevents
+    assert done == []  # control: this is what InterruptGuard.run_step prevents
 
 
-def test_deferred_interrupt_delivers_after_the_block():
+def test_the_guard_delivers_after_the_step_and_restores_the_handler():
     done = []
+
+    def step():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append(1)
+
     with pytest.raises(KeyboardInterrupt):
-        with deferred_interrupt():
-            os.kill(os.getpid(), signal.SIGINT)
-            done.append(1)
+        with InterruptGuard() as guard:
+            guard.run_step(step)
     assert done == [1]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_deferred_interrupt_calls_a_custom_handler_once():
+def test_outside_a_step_the_guard_interrupts_at_once():
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with InterruptGuard():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append(1)
+    assert done == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_guard_calls_a_custom_handler_once():
     calls = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: calls.append(signum))
     try:
-        with deferred_interrupt():
-            os.kill(os.getpid(), signal.SIGINT)
-            assert calls == []
-        assert calls == [signal.SIGINT]
+        with InterruptGuard() as guard:
+            guard.run_step(lambda: (os.kill(os.getpid(), signal.SIGINT), calls.append("step")))
+            assert calls == ["step", signal.SIGINT]
+        assert signal.getsignal(signal.SIGINT) is not None and calls == ["step", signal.SIGINT]
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
-def test_deferred_interrupt_is_a_no_op_outside_the_main_thread():
+def test_nested_guards_install_the_handler_once():
+    guard = InterruptGuard()
+    with guard:
+        handler = signal.getsignal(signal.SIGINT)
+        with guard:
+            assert signal.getsignal(signal.SIGINT) is handler
+        assert signal.getsignal(signal.SIGINT) is handler
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_guard_is_a_no_op_outside_the_main_thread():
     seen = []
 
     def body():
-        with deferred_interrupt():
-            seen.append(signal.getsignal(signal.SIGINT))
+        with InterruptGuard() as guard:
+            guard.run_step(lambda: seen.append(signal.getsignal(signal.SIGINT)))
 
     thread = threading.Thread(target=body)
     thread.start()
