@@ -69,9 +69,13 @@ from .data import (
     transforms_basic,
     transforms_side_on,
     transforms_top_down,
+    RandomDihedral,
+    RandomFlip,
+    RandomLighting,
+    RandomRotate,
 )
 
-__all__ += ["ImageClassifierData", "tfms_from_model", "tfms_from_stats", "transforms_basic",
+__all__ += ["RandomRotate", "RandomLighting", "RandomFlip", "RandomDihedral", "ImageClassifierData", "tfms_from_model", "tfms_from_stats", "transforms_basic",
             "transforms_side_on", "transforms_top_down", "get_cv_idxs", "split_by_pct",
             "open_image", "BadImageError", "BadImageWarning", "get_dataset", "mnist_data",
             "cifar10_data", "pokemon_data", "dogbreeds_data"]

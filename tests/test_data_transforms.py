@@ -79,8 +79,11 @@ def test_dihedral_gives_all_eight_symmetries_of_the_square():
 
 def test_augmentation_lists_follow_the_course():
     names = [type(t).__name__ for t in transforms_side_on]
-    assert names == ["RandomRotation", "ColorJitter", "RandomHorizontalFlip"]
-    assert [type(t).__name__ for t in transforms_top_down] == ["RandomRotation", "ColorJitter", "Compose"]
+    assert names == ["RandomRotate", "RandomLighting", "RandomFlip"]
+    assert [type(t).__name__ for t in transforms_top_down] == ["RandomRotate", "RandomLighting", "RandomDihedral"]
+    train, _ = tfms_from_stats(STATS, 24, aug_tfms=transforms_side_on)
+    built = [type(t).__name__ for t in train.pipeline.transforms[1:4]]
+    assert built == ["RandomRotation", "ColorJitter", "RandomHorizontalFlip"]
 
 
 def test_repr_is_stable_and_names_everything():

@@ -1,4 +1,13 @@
 """Data: DataBunch for plain DataLoaders; vision data, transforms and data sets."""
+from .augment import (
+    RandomDihedral,
+    RandomFlip,
+    RandomLighting,
+    RandomRotate,
+    transforms_basic,
+    transforms_side_on,
+    transforms_top_down,
+)
 from .core import DataBunch
 from .datasets import cifar10_data, dogbreeds_data, get_dataset, mnist_data, pokemon_data
 from .images import BadImageError, BadImageWarning, open_image
@@ -8,9 +17,6 @@ from .transforms import (
     ImageTransforms,
     tfms_from_model,
     tfms_from_stats,
-    transforms_basic,
-    transforms_side_on,
-    transforms_top_down,
 )
 from .vision import ImageClassifierData
 
@@ -19,4 +25,5 @@ __all__ = [
     "transforms_basic", "transforms_side_on", "transforms_top_down", "IMAGENET_STATS",
     "get_cv_idxs", "split_by_pct", "open_image", "BadImageError", "BadImageWarning",
     "get_dataset", "mnist_data", "cifar10_data", "pokemon_data", "dogbreeds_data",
+    "RandomRotate", "RandomLighting", "RandomFlip", "RandomDihedral",
 ]

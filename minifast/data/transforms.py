@@ -15,26 +15,26 @@ from typing import Callable, Optional, Sequence, Union
 
 import torch
 from PIL import Image
-from torchvision.transforms import v2
+
+from .augment import build_augmentations
+
+# torchvision is imported inside the functions: it takes about a second, and `import minifast`
+# should not pay for it before a transform is built (see augment.py).
 
 Stats = tuple[Sequence[float], Sequence[float]]
 IMAGENET_STATS: Stats = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
-def dihedral() -> v2.Compose:
+def dihedral() -> Callable:
     """A random element of the dihedral group D4 (8 flips/rotations by multiples of 90 degrees).
 
     Horizontal flip x vertical flip x (0 or 90 degrees) gives all 8, each with probability 1/8.
     `expand=True` makes Pillow rotate by an exact transpose, also for non-square images.
     """
+    from torchvision.transforms import v2
+
     return v2.Compose([v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
                        v2.RandomApply([v2.RandomRotation((90, 90), expand=True)], p=0.5)])
-
-
-# fastai 0.7: RandomRotate(10), RandomLighting(0.05, 0.05) [, RandomFlip() | RandomDihedral()]
-transforms_basic = [v2.RandomRotation(10), v2.ColorJitter(brightness=0.05, contrast=0.05)]
-transforms_side_on = transforms_basic + [v2.RandomHorizontalFlip()]
-transforms_top_down = transforms_basic + [dihedral()]
 
 
 class ImageTransforms:
@@ -44,7 +44,7 @@ class ImageTransforms:
     (`denorm`) and `repr()` is stable and complete (precompute uses it in a cache key).
     """
 
-    def __init__(self, pipeline: v2.Compose, sz: int, stats: Stats):
+    def __init__(self, pipeline: Callable, sz: int, stats: Stats):
         self.pipeline, self.sz = pipeline, sz
         self.mean = torch.tensor([float(m) for m in stats[0]])
         self.std = torch.tensor([float(s) for s in stats[1]])
@@ -62,6 +62,8 @@ class ImageTransforms:
 
 
 def _to_normalised_tensor(stats: Stats) -> list:
+    from torchvision.transforms import v2
+
     return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(mean=[float(m) for m in stats[0]], std=[float(s) for s in stats[1]])]
 
@@ -78,11 +80,13 @@ def tfms_from_stats(stats: Stats, sz: int, aug_tfms: Optional[Sequence[Callable]
         raise ValueError(f"sz={sz!r}: the image size must be a positive int (e.g. 224)")
     if max_zoom is not None and max_zoom < 1:
         raise ValueError(f"max_zoom={max_zoom}: must be >= 1 (1.1 = zoom in by up to 10%)")
+    from torchvision.transforms import v2
+
     if max_zoom is not None and max_zoom > 1:
         scale = v2.RandomResize(sz, int(round(sz * max_zoom)) + 1)  # shorter side in [sz, sz*max_zoom]
     else:
         scale = v2.Resize(sz)
-    train = v2.Compose([scale, *(aug_tfms or []), v2.RandomCrop(sz), *_to_normalised_tensor(stats)])
+    train = v2.Compose([scale, *build_augmentations(aug_tfms), v2.RandomCrop(sz), *_to_normalised_tensor(stats)])
     valid = v2.Compose([v2.Resize(sz), v2.CenterCrop(sz), *_to_normalised_tensor(stats)])
     return ImageTransforms(train, sz, stats), ImageTransforms(valid, sz, stats)
 

@@ -1,0 +1,79 @@
+"""The course's augmentations by name: `RandomRotate`, `RandomLighting`, `RandomFlip`, `RandomDihedral`.
+
+Each is a small description that `tfms_from_stats` turns into a `torchvision.transforms.v2`
+transform when it builds a pipeline. Why not v2 objects right away: importing torchvision costs
+about a second (it loads its models and ops), and `import minifast` should not pay that until a
+transform is really needed. Any v2 transform can also be put in `aug_tfms` directly.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+
+class Augmentation:
+    """Base class: `build()` returns the v2 transform; `repr()` is stable (a cache key uses it)."""
+
+    def build(self) -> Callable:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class RandomRotate(Augmentation):
+    """Rotate by a random angle in [-deg, deg] (fastai 0.7 `RandomRotate(10)`)."""
+
+    def __init__(self, deg: float = 10):
+        self.deg = deg
+
+    def build(self) -> Callable:
+        from torchvision.transforms import v2
+
+        return v2.RandomRotation(self.deg)
+
+    def __repr__(self) -> str:
+        return f"RandomRotate({self.deg})"
+
+
+class RandomLighting(Augmentation):
+    """Random brightness and contrast changes (fastai 0.7 `RandomLighting(0.05, 0.05)`)."""
+
+    def __init__(self, b: float = 0.05, c: float = 0.05):
+        self.b, self.c = b, c
+
+    def build(self) -> Callable:
+        from torchvision.transforms import v2
+
+        return v2.ColorJitter(brightness=self.b, contrast=self.c)
+
+    def __repr__(self) -> str:
+        return f"RandomLighting({self.b}, {self.c})"
+
+
+class RandomFlip(Augmentation):
+    """Left-right flip with probability 1/2: right for photos taken from the side."""
+
+    def build(self) -> Callable:
+        from torchvision.transforms import v2
+
+        return v2.RandomHorizontalFlip()
+
+
+class RandomDihedral(Augmentation):
+    """One of the 8 flips/rotations of the square at random: right for top-down images."""
+
+    def build(self) -> Callable:
+        from .transforms import dihedral
+
+        return dihedral()
+
+
+def build_augmentations(aug_tfms) -> list[Callable]:
+    """v2 transforms for a list that mixes `Augmentation`s and ready transforms."""
+    return [t.build() if isinstance(t, Augmentation) else t for t in (aug_tfms or [])]
+
+
+# fastai 0.7: RandomRotate(10), RandomLighting(0.05, 0.05) [, RandomFlip() | RandomDihedral()]
+transforms_basic = [RandomRotate(10), RandomLighting(0.05, 0.05)]
+transforms_side_on = transforms_basic + [RandomFlip()]
+transforms_top_down = transforms_basic + [RandomDihedral()]
