@@ -83,6 +83,7 @@ class Learner:
         cb.learn = self
         self.cbs.append(cb)
         self.cbs.sort(key=lambda c: c.order)  # stable: equal orders keep their insertion order
+        self._index_events()
         return self
 
     def add_cbs(self, cbs: Iterable[Callback]) -> "Learner":
@@ -92,7 +93,13 @@ class Learner:
 
     def remove_cb(self, cb: Callback) -> "Learner":
         self.cbs.remove(cb)
+        self._index_events()
         return self
+
+    def _index_events(self) -> None:
+        """For each event, the callbacks that have a method for it, in order. Looked up here,
+        when callbacks come and go, so a batch does not search every callback for each event."""
+        self.event_cbs = {event: [cb for cb in self.cbs if hasattr(cb, event)] for event in EVENTS}
 
     def remove_cbs(self, cbs: Iterable[Callback]) -> "Learner":
         for cb in cbs:
@@ -128,7 +135,7 @@ class Learner:
 
     def __call__(self, event: str) -> None:
         """Fire `event`: call that method of every callback that has it, lowest `order` first."""
-        for cb in self.cbs:
+        for cb in self.event_cbs.get(event, self.cbs):
             method = getattr(cb, event, None)
             if method is None:
                 continue
