@@ -34,9 +34,10 @@ from .checkpoint import load_checkpoint
 from .distributed import save_on_main, unwrap_model, world_size
 from .hyper import HyperValues, set_hyper, spread_values
 from .interrupt import InterruptGuard
+from .layer_groups import params_of
 from .resume import resume_training, training_state
 from .metrics import accuracy
-from .torch_utils import default_device, to_device
+from .torch_utils import check_not_empty, default_activation, default_device, to_device
 
 LossFunc = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -164,7 +165,7 @@ class Learner:
         """
         groups, seen = [], set()
         for group in self.layer_groups:
-            params = [p for p in _params(group) if id(p) not in seen]
+            params = [p for p in params_of(group) if id(p) not in seen]
             seen.update(id(p) for p in params)
             groups.append({"params": params})
         leftover = [p for p in self.model.parameters() if id(p) not in seen]
@@ -258,7 +259,7 @@ class Learner:
         `start_epoch` > 0 resumes a run part-way (the schedules read `epoch` to know where they
         are). `cbs` are added for this call only.
         """
-        _check_dl(self.data.train_dl, "train_dl")
+        check_not_empty(self.data.train_dl, "train_dl")
         if self.opt is None:
             self.create_opt()
         self.opt.zero_grad(set_to_none=True)  # a fit stopped after backward (Ctrl-C) left grads
@@ -327,7 +328,7 @@ class Learner:
             raise ValueError(f"freeze_to({n}): this learner has {n_groups} layer groups")
         n = n % n_groups if n < 0 else n
         for i, group in enumerate(self.layer_groups):
-            for p in _params(group):
+            for p in params_of(group):
                 p.requires_grad_(i >= n)
 
     def freeze(self) -> None:
@@ -347,9 +348,9 @@ class Learner:
         identity otherwise. No callbacks run: this is plain inference in eval mode.
         """
         dl = self.data.valid_dl if dl is None else dl
-        _check_dl(dl, "dl")
+        check_not_empty(dl, "dl")
         if activation is None:
-            activation = _default_activation(self.loss_func)
+            activation = default_activation(self.loss_func)
         was_training = self.model.training
         self.model.eval()
         preds, targs = [], []
@@ -417,7 +418,7 @@ class Learner:
         """A short text description: layer groups, parameter counts, trainable or frozen."""
         lines = [f"{type(self.model).__name__} on {self.device}"]
         for i, group in enumerate(self.layer_groups):
-            params = list(_params(group))
+            params = list(params_of(group))
             n = sum(p.numel() for p in params)
             n_train = sum(p.numel() for p in params if p.requires_grad)
             lines.append(f"  group {i}: {n:,} parameters, {n_train:,} trainable")
@@ -425,26 +426,3 @@ class Learner:
         text = "\n".join(lines)
         print(text)
         return text
-
-
-def _params(group: Union[nn.Module, Sequence]) -> Iterator[nn.Parameter]:
-    """Parameters of a layer group given as a module or a list of modules/parameters."""
-    if isinstance(group, nn.Module):
-        yield from group.parameters()
-        return
-    for item in group:
-        if isinstance(item, nn.Module):
-            yield from item.parameters()
-        else:
-            yield item
-
-
-def _check_dl(dl, what: str) -> None:
-    if dl is None or len(dl) == 0:
-        raise ValueError(f"{what} is empty (0 batches): give the DataLoader at least one batch"
-                         " (with drop_last=True, the data set must hold at least batch_size items)")
-
-
-def _default_activation(loss_func) -> Callable[[torch.Tensor], torch.Tensor]:
-    is_ce = isinstance(loss_func, nn.CrossEntropyLoss) or loss_func is torch.nn.functional.cross_entropy
-    return (lambda out: torch.softmax(out, dim=1)) if is_ce else (lambda out: out)

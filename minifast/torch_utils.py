@@ -1,7 +1,7 @@
 """Small tensor helpers: which device to use, and moving a batch there."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -23,3 +23,16 @@ def to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, dict):
         return {k: to_device(v, device) for k, v in batch.items()}
     return batch
+
+
+def check_not_empty(dl, what: str) -> None:
+    """A clear error for a DataLoader with no batches, before a loop silently does nothing."""
+    if dl is None or len(dl) == 0:
+        raise ValueError(f"{what} is empty (0 batches): give the DataLoader at least one batch"
+                         " (with drop_last=True, the data set must hold at least batch_size items)")
+
+
+def default_activation(loss_func) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Softmax for a cross-entropy loss (predictions become probabilities), else identity."""
+    is_ce = isinstance(loss_func, torch.nn.CrossEntropyLoss) or loss_func is torch.nn.functional.cross_entropy
+    return (lambda out: torch.softmax(out, dim=1)) if is_ce else (lambda out: out)

@@ -21,7 +21,8 @@ from PIL import Image
 from torch import nn
 
 from ..callback import Callback
-from ..learner import Learner, _params
+from ..layer_groups import modules_of, params_of
+from ..learner import Learner
 from ..metrics import accuracy
 from .archs import Arch, get_arch, num_features
 from .head import TransferModel, create_head
@@ -41,9 +42,9 @@ class BnFreeze(Callback):
 
     def before_train(self):
         for group in self.learn.layer_groups:
-            params = list(_params(group))
+            params = list(params_of(group))
             if params and not any(p.requires_grad for p in params):
-                for module in _modules(group):
+                for module in modules_of(group):
                     if isinstance(module, nn.modules.batchnorm._BatchNorm):
                         module.eval()
 
@@ -106,7 +107,7 @@ class ConvLearner(Learner):
     def precompute(self, value: bool) -> None:
         if value:
             trainable = [i for i, g in enumerate(self.layer_groups[:-1])
-                         if any(p.requires_grad for p in _params(g))]
+                         if any(p.requires_grad for p in params_of(g))]
             if trainable:
                 raise ValueError(f"precompute=True trains the head alone on cached activations, but "
                                  f"layer groups {trainable} are trainable; call learn.freeze() first")
@@ -149,12 +150,3 @@ class ConvLearner(Learner):
                              f"{type(self.image_data).__name__} has none")
         return predict_image(self.model, tfms[1], getattr(self.image_data, "classes", None), img,
                              self.device)
-
-
-def _modules(group: Union[nn.Module, Sequence]) -> Iterable[nn.Module]:
-    if isinstance(group, nn.Module):
-        yield from group.modules()
-        return
-    for item in group:
-        if isinstance(item, nn.Module):
-            yield from item.modules()
