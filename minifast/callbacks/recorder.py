@@ -39,7 +39,8 @@ class Recorder(Callback):
         # Per batch we only append: each tensor op (loss * bs, sum + ...) costs microseconds on
         # every batch, more than the rest of the loop's bookkeeping (benchmarks/overhead.py).
         # after_train / after_validate turn these lists into the sums above, once per phase.
-        self.train_losses, self.train_sizes, self.valid_losses, self.valid_sizes = [], [], [], []
+        self.epoch_start = len(self.losses)  # this epoch's training losses are losses[epoch_start:]
+        self.train_sizes, self.valid_losses, self.valid_sizes = [], [], []
         self.metric_values: list[list[torch.Tensor]] = [[] for _ in self.learn.metrics]
 
     def after_loss(self):
@@ -49,7 +50,6 @@ class Recorder(Callback):
         loss, bs = learn.loss.detach(), _batch_size(learn.yb)
         if learn.training:
             self.losses.append(loss)
-            self.train_losses.append(loss)
             self.train_sizes.append(bs)
             self.lrs.append(get_hyper(learn.opt, "lr"))
             self.moms.append(get_hyper(learn.opt, "mom"))
@@ -60,7 +60,7 @@ class Recorder(Callback):
                 values.append(self._metric(metric))
 
     def after_train(self):
-        self.train_sum, self.train_count = _weighted_sum(self.train_losses, self.train_sizes)
+        self.train_sum, self.train_count = _weighted_sum(self.losses[self.epoch_start:], self.train_sizes)
 
     def after_validate(self):
         self.valid_sum, self.valid_count = _weighted_sum(self.valid_losses, self.valid_sizes)
