@@ -68,6 +68,40 @@ def test_unfrozen_step_changes_everything(tmp_path):
     assert len(bn_stats) == 49 and all(not torch.equal(before[k], after[k]) for k in bn_stats)
 
 
+def test_bn_freeze_keeps_body_statistics_while_the_body_trains(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path)
+    learn.unfreeze()
+    learn.bn_freeze(True)
+    before = snapshot(learn)
+    with learn.silent():
+        learn.fit(1e-3, 1)
+    after = snapshot(learn)
+    params = {k for k, _ in learn.model.named_parameters()}
+    assert all(not torch.equal(before[k], after[k]) for k in params)  # every weight still trains
+    body_stats = [k for k in before if k.startswith("body.") and
+                  k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert len(body_stats) == 3 * 49 and all(torch.equal(before[k], after[k]) for k in body_stats)
+    assert int(after["head.2.num_batches_tracked"]) == 1  # the new head's BatchNorm still learns
+
+    learn.bn_freeze(False)  # back to the default: the unfrozen body's statistics move again
+    with learn.silent():
+        learn.fit(1e-3, 1)
+    assert not torch.equal(after["body.1.running_mean"], learn.model.state_dict()["body.1.running_mean"])
+
+
+def test_bn_freeze_normalises_with_running_statistics(tmp_path):
+    """In eval mode a BatchNorm layer's output does not depend on the rest of the batch."""
+    learn = make_learner(tensor_data(), tmp_path)
+    learn.unfreeze()
+    learn.bn_freeze(True)
+    seen = []
+    hook = learn.model.body[1].register_forward_hook(lambda m, i, o: seen.append(m.training))
+    with learn.silent():
+        learn.fit(1e-3, 1)
+    hook.remove()
+    assert seen and not any(seen)
+
+
 def test_train_bn_lets_frozen_batchnorm_update_its_statistics(tmp_path):
     learn = make_learner(tensor_data(), tmp_path, train_bn=True)
     before = snapshot(learn)

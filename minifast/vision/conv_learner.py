@@ -35,15 +35,27 @@ class BnFreeze(Callback):
 
     Why: frozen layers were trained with ImageNet's running statistics. Updating those from a few
     batches of new images would change what the frozen layers compute, under a head that is
-    learning to read them (fastai 0.7 `bn_freeze`; fastai v1 `BnFreeze`).
+    learning to read them (fastai v1 `BnFreeze`).
+
+    `whole_body=True` (fastai 0.7's `learn.bn_freeze(True)`) keeps *every* group's BatchNorm but
+    the last (the new head) in eval mode, trainable or not. Why: after `unfreeze()`, BatchNorm in
+    train mode normalises each batch by that batch's own statistics instead of the running ones
+    the pretrained weights (and the trained head) were used to. On a small data set with images
+    like ImageNet's, that shift alone can undo much of what the head learned: the training loss
+    jumps at the first fine-tuning step. The weights and BatchNorm's scale/shift still train.
     """
 
     order = -5  # after TrainEvalCallback (-10) has put the whole model in train mode
 
+    def __init__(self, whole_body: bool = False):
+        self.whole_body = whole_body
+
     def before_train(self):
-        for group in self.learn.layer_groups:
+        groups = self.learn.layer_groups
+        for i, group in enumerate(groups):
             params = list(params_of(group))
-            if params and not any(p.requires_grad for p in params):
+            frozen = bool(params) and not any(p.requires_grad for p in params)
+            if frozen or (self.whole_body and i < len(groups) - 1):
                 for module in modules_of(group):
                     if isinstance(module, nn.modules.batchnorm._BatchNorm):
                         module.eval()
@@ -96,6 +108,21 @@ class ConvLearner(Learner):
         return cls(TransferModel(body, head), data, groups, precompute=precompute,
                    train_bn=train_bn, opt_func=opt_func, metrics=metrics, cbs=cbs, wd=wd,
                    path=path, device=device, arch=spec.name)
+
+    def bn_freeze(self, do_freeze: bool = True) -> None:
+        """Keep the body's BatchNorm statistics fixed even when the body trains (fastai 0.7).
+
+        Use it before fine-tuning an unfrozen body on a small set of ImageNet-like photos; see
+        `BnFreeze.whole_body` for why. `bn_freeze(False)` goes back to the default: BatchNorm of
+        trainable groups uses batch statistics and updates its running ones.
+        """
+        bn_cb = self.get_cb(BnFreeze)
+        if bn_cb is None:  # train_bn=True left it out: frozen groups' BatchNorm still trains
+            if not do_freeze:
+                return
+            bn_cb = BnFreeze()
+            self.add_cb(bn_cb)
+        bn_cb.whole_body = do_freeze
 
     # ------------------------------------------------------------------ precompute
     @property
