@@ -12,7 +12,8 @@ is. Here: 16 breeds from Stanford Dogs, 60 images each. The course's recipe (les
 3. SGDR with growing cycles: `fit(lr, 3, cycle_len=1, cycle_mult=2)` (1 + 2 + 4 = 7 epochs);
 4. **progressive resizing**: train on small images first, then `set_data` swaps in bigger ones
    and training goes on with the same model;
-5. TTA.
+5. unfreeze and fine-tune everything with differential learning rates;
+6. TTA.
 
 Data: `get_dataset('dogbreeds')` (reads `$MINIFAST_DATA`). Quick mode (`MINIFAST_QUICK=1`):
 2 images per breed, tiny images, one short epoch per step.
@@ -40,7 +41,7 @@ notebook_start = time.perf_counter()
 ("code", r"""
 PATH = get_dataset('dogbreeds')
 label_csv = PATH / 'labels.csv'
-print(PATH, '|', label_csv.read_text().splitlines()[:3])
+print(PATH.name, '|', label_csv.read_text().splitlines()[:3])
 if QUICK:   # a tiny labels file: the first 2 images of each breed
     rows, seen = [], Counter()
     with open(label_csv) as f:
@@ -123,15 +124,33 @@ fully convolutional up to its pooling layer, so the same weights work at any ima
 ("code", r"""
 learn.set_data(get_data(large))
 print('now training at', learn.data.sz, 'px')
-learn.fit(lr, 1 if QUICK else 2, cycle_len=1)
-_ = learn.save(f'{large}px')
+learn.fit(lr, 1, cycle_len=1)             # the head gets used to the bigger images
+"""),
+("md", r"""
+## 4. Fine-tune the whole network
+
+`unfreeze()` makes every layer group trainable; `np.array([lr/100, lr/10, lr])` gives the
+early layers a 100× smaller learning rate than the head (they hold general features: edges,
+textures), and the whole range is lowered 10× because the head is already trained.
+
+`bn_freeze(True)` keeps the body's BatchNorm layers in eval mode: they go on normalising with
+the statistics learned on ImageNet instead of those of each small, augmented batch. These dog
+photos are ImageNet-like, and with only 768 of them that is the better choice (see
+`docs/transfer_learning.md`). The weights, BatchNorm's own included, still train.
+"""),
+("code", r"""
+learn.unfreeze()
+learn.bn_freeze(True)
+lrs = np.array([lr / 100, lr / 10, lr]) / 10
+learn.fit(lrs, 1, cycle_len=1 if QUICK else 2)
+_ = learn.save(f'{large}px_finetuned')
 """),
 ("code", r"""
 learn.recorder.plot_loss()
 plt.show()
 """),
 ("md", r"""
-## 4. TTA and the result
+## 5. TTA and the result
 """),
 ("code", r"""
 log_preds, y = learn.TTA()
