@@ -57,9 +57,11 @@ def accuracy_of(log_preds: np.ndarray, y: np.ndarray) -> float:
 
 def run(name: str, sz: int, bs: int, head_lr: float, head_epochs: int, unfreeze: str,
         finetune_epochs: int, quick: bool, cache: Path,
-        finetune_lrs: tuple = (1e-4, 3e-4, 1e-3)) -> dict:
+        finetune_lrs: tuple = (1e-4, 3e-4, 1e-3), head_one_cycle: bool = False,
+        bn_freeze: bool = False) -> dict:
     out = {"dataset": name, "sz": sz, "bs": bs, "head_lr": head_lr, "head_epochs": head_epochs,
-           "unfreeze": unfreeze, "finetune_epochs": finetune_epochs, "finetune_lrs": list(finetune_lrs)}
+           "head_one_cycle": head_one_cycle, "unfreeze": unfreeze, "bn_freeze": bn_freeze,
+           "finetune_epochs": finetune_epochs, "finetune_lrs": list(finetune_lrs)}
     t0 = time.perf_counter()
     data = make_data(name, sz, bs, quick)
     out.update(n_train=len(data.trn_ds), n_valid=len(data.val_ds), classes=len(data.classes))
@@ -67,7 +69,10 @@ def run(name: str, sz: int, bs: int, head_lr: float, head_epochs: int, unfreeze:
     learn = ConvLearner.pretrained(efficientnet_lite0, data, precompute=True, path=cache)
     out["precompute_s"] = round(time.perf_counter() - t0, 1)
     t = time.perf_counter()
-    learn.fit(head_lr, head_epochs)
+    if head_one_cycle:
+        learn.fit_one_cycle(head_epochs, head_lr)
+    else:
+        learn.fit(head_lr, head_epochs)
     out["head_fit_s"] = round(time.perf_counter() - t, 1)
     out["head_acc"] = learn.recorder.log["accuracy"]
     print(name, "head on cached features:", out, flush=True)
@@ -78,6 +83,7 @@ def run(name: str, sz: int, bs: int, head_lr: float, head_epochs: int, unfreeze:
         learn.unfreeze()
     else:
         learn.freeze_to(1)
+    learn.bn_freeze(bn_freeze)
     learn.fit(np.array(finetune_lrs), 1, cycle_len=finetune_epochs)  # one cosine cycle
     out["finetune_s"] = round(time.perf_counter() - t, 1)
     out["finetune_acc"] = learn.recorder.log["accuracy"]
@@ -99,7 +105,11 @@ def main() -> None:
     parser.add_argument("--bs", type=int, default=32)
     parser.add_argument("--head-lr", type=float, default=3e-3)
     parser.add_argument("--head-epochs", type=int, default=3)
+    parser.add_argument("--head-one-cycle", action="store_true",
+                        help="train the head with fit_one_cycle instead of a constant lr")
     parser.add_argument("--unfreeze", choices=["half", "all"], default="half")
+    parser.add_argument("--bn-freeze", action="store_true",
+                        help="learn.bn_freeze(True) while fine-tuning: body BatchNorm in eval mode")
     parser.add_argument("--finetune-epochs", type=int, default=1)
     parser.add_argument("--finetune-lrs", type=float, nargs=3, default=[1e-4, 3e-4, 1e-3],
                         help="one lr per layer group: body first half, second half, head")
@@ -117,7 +127,8 @@ def main() -> None:
     for name in args.datasets:
         sz = args.sz or (64 if args.quick else {"dogbreeds": 224, "pokemon": 192}[name])
         results.append(run(name, sz, args.bs, args.head_lr, args.head_epochs, args.unfreeze,
-                           args.finetune_epochs, args.quick, cache, tuple(args.finetune_lrs)))
+                           args.finetune_epochs, args.quick, cache, tuple(args.finetune_lrs),
+                           args.head_one_cycle, args.bn_freeze))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"torch_threads": torch.get_num_threads(),
                                               "results": results}, indent=2))
