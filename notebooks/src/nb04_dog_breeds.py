@@ -142,7 +142,7 @@ photos are ImageNet-like, and with only 768 of them that is the better choice (s
 learn.unfreeze()
 learn.bn_freeze(True)
 lrs = np.array([lr / 100, lr / 10, lr]) / 10
-learn.fit(lrs, 1, cycle_len=1 if QUICK else 2)
+learn.fit(lrs, 1, cycle_len=1 if QUICK else 3)
 _ = learn.save(f'{large}px_finetuned')
 """),
 ("code", r"""
