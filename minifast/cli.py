@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--bs", type=int, default=32)
     train.add_argument("--valid-pct", type=float, default=0.2)
     train.add_argument("--out", default=None, help="where to save the model (default: FOLDER/models)")
+    train.add_argument("--bn-freeze", action="store_true",
+                       help="keep the body's BatchNorm statistics fixed while fine-tuning "
+                            "(better for small sets of ImageNet-like photos)")
 
     predict = sub.add_parser("predict", help="classify images with a model saved by `minifast train`")
     predict.add_argument("model", help="the .pth file written by `minifast train`")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from minifast import ClassificationInterpretation, ConvLearner, efficientnet_lite0
 from minifast.data import ImageClassifierData, tfms_from_model, transforms_side_on
-from minifast.vision.cli_commands import load_model_file, run_predict, run_train
+from minifast.vision.cli_commands import fine_tune, load_model_file, run_predict, run_train
 from minifast.vision.interpret import confusion_matrix, most_confused
 
 
@@ -91,7 +91,7 @@ def test_interpretation_on_a_learner(learn, tmp_path):
 def test_cli_train_then_predict(tmp_path, capsys):
     folder = image_folder(tmp_path / "images")
     args = Namespace(folder=str(folder), arch="efficientnet_lite0", epochs=1, size=32, bs=4,
-                     valid_pct=0.25, out=str(tmp_path / "out"))
+                     valid_pct=0.25, out=str(tmp_path / "out"), bn_freeze=False)
     assert run_train(args) == 0
     model_file = tmp_path / "out" / "model.pth"
     assert model_file.is_file() and "validation accuracy" in capsys.readouterr().out
@@ -109,9 +109,21 @@ def test_cli_train_then_predict(tmp_path, capsys):
     assert float(prob) == pytest.approx(float(expected.max()), abs=1e-4)
 
 
+def test_cli_fine_tune_with_bn_freeze_keeps_the_body_statistics(tmp_path):
+    data = ImageClassifierData.from_folder(image_folder(tmp_path / "images"), bs=4, valid_pct=0.25,
+                                           tfms=tfms_from_model(efficientnet_lite0, 32))
+    learn = ConvLearner.pretrained(efficientnet_lite0, data, precompute=True, path=tmp_path)
+    before = {k: v.clone() for k, v in learn.model.body.state_dict().items()}
+    fine_tune(learn, 1, bn_freeze=True)
+    after = learn.model.body.state_dict()
+    stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(before[k], after[k]) for k in stats)
+    assert not torch.equal(before["0.weight"], after["0.weight"])  # the body did train
+
+
 def test_cli_errors_are_clear(tmp_path, capsys):
     args = Namespace(folder=str(tmp_path / "missing"), arch="efficientnet_lite0", epochs=1, size=32,
-                     bs=4, valid_pct=0.25, out=None)
+                     bs=4, valid_pct=0.25, out=None, bn_freeze=False)
     assert run_train(args) == 1
     assert "is not a folder" in capsys.readouterr().err
     folder = image_folder(tmp_path / "images", n_per_class=2)

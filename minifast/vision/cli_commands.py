@@ -39,7 +39,7 @@ def run_train(args) -> int:
         return 1
     print(f"{len(data.trn_ds)} training and {len(data.val_ds)} validation images, "
           f"classes: {', '.join(data.classes)}")
-    fine_tune(learn, args.epochs)
+    fine_tune(learn, args.epochs, args.bn_freeze)
     log_preds, y = learn.TTA()
     plain = float((log_preds[0].argmax(-1) == y).mean())
     with_tta = float((np.exp(log_preds).mean(0).argmax(-1) == y).mean())
@@ -52,11 +52,13 @@ def run_train(args) -> int:
     return 0
 
 
-def fine_tune(learn, epochs: int) -> float:
+def fine_tune(learn, epochs: int, bn_freeze: bool = False) -> float:
     """The course recipe on a learner in precompute mode; returns the head's lr.
 
     lr_find on the head -> one cycle on the head (cached features) -> precompute off, unfreeze
     -> one cycle on everything with lrs [lr/100, lr/10, lr] / 3 (differential lrs).
+    `bn_freeze=True` keeps the body's BatchNorm statistics fixed while it fine-tunes
+    (`ConvLearner.bn_freeze`: better for small sets of ImageNet-like photos).
     """
     from ..schedule import lr_suggestions
 
@@ -72,6 +74,7 @@ def fine_tune(learn, epochs: int) -> float:
     print("fine-tuning all layers with differential learning rates")
     learn.precompute = False
     learn.unfreeze()
+    learn.bn_freeze(bn_freeze)
     learn.fit_one_cycle(epochs, np.array([lr / 100, lr / 10, lr]) / 3)
     return lr
 
