@@ -13,12 +13,14 @@ from torch import nn
 LayerGroup = Union[nn.Module, Sequence[Union[nn.Module, nn.Parameter]]]
 
 
+def _items(group: LayerGroup) -> list[Union[nn.Module, nn.Parameter]]:
+    """A group as a list: a lone module is a group of one."""
+    return [group] if isinstance(group, nn.Module) else list(group)
+
+
 def params_of(group: LayerGroup) -> Iterator[nn.Parameter]:
     """The parameters of a layer group."""
-    if isinstance(group, nn.Module):
-        yield from group.parameters()
-        return
-    for item in group:
+    for item in _items(group):
         if isinstance(item, nn.Module):
             yield from item.parameters()
         else:
@@ -27,9 +29,6 @@ def params_of(group: LayerGroup) -> Iterator[nn.Parameter]:
 
 def modules_of(group: LayerGroup) -> Iterator[nn.Module]:
     """Every module inside a layer group (loose parameters have none)."""
-    if isinstance(group, nn.Module):
-        yield from group.modules()
-        return
-    for item in group:
+    for item in _items(group):
         if isinstance(item, nn.Module):
             yield from item.modules()
