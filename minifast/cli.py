@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--bn-freeze", action="store_true",
                        help="keep the body's BatchNorm statistics fixed while fine-tuning "
                             "(better for small sets of ImageNet-like photos)")
+    train.add_argument("--channels-last", action="store_true",
+                       help="store the weights channels-last (NHWC): often much faster on the CPU")
 
     predict = sub.add_parser("predict", help="classify images with a model saved by `minifast train`")
     predict.add_argument("model", help="the .pth file written by `minifast train`")

@@ -414,6 +414,19 @@ class Learner:
 
         return distrib(self, find_unused_parameters)
 
+    def to_channels_last(self) -> "Learner":
+        """Store the model's image-shaped (4-d) weights channels-last (NHWC) in memory.
+
+        Why: the CPU's convolution kernels (oneDNN) work on NHWC; with the default NCHW layout
+        every convolution converts its tensors there and back. A convolution whose weight is
+        channels-last makes its output channels-last too, so the inputs need not change. For
+        efficientnet_lite0 on 2 CPU threads this made a training step 1.9x and inference 1.6x
+        faster (docs/benchmarks.md). The numbers agree to float rounding; checkpoints saved
+        from either layout load into the other.
+        """
+        self.model.to(memory_format=torch.channels_last)
+        return self
+
     def summary(self) -> str:
         """A short text description: layer groups, parameter counts, trainable or frozen."""
         lines = [f"{type(self.model).__name__} on {self.device}"]

@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from benchmarks import import_time, overhead, precompute, profile_overhead, time_to_accuracy
+from benchmarks import channels_last, import_time, overhead, precompute, profile_overhead, time_to_accuracy
 from tests.conftest import REPO
 
 
@@ -95,3 +95,12 @@ def test_step_guard_cost_smoke(capsys):
     from benchmarks import step_guard_cost
     assert step_guard_cost.main(["--smoke"]) == 0
     assert "with InterruptGuard.run_step(opt.step)" in capsys.readouterr().out
+
+
+def test_channels_last_smoke(tmp_path):
+    out, md = tmp_path / "c.json", tmp_path / "c.md"
+    assert channels_last.main(["--smoke", "--json", str(out), "--markdown", str(md)]) == 0
+    results = json.loads(out.read_text())
+    assert results["same_predictions"] is True
+    assert set(results["medians"]) == {"NCHW (default)", "channels-last"}
+    assert "| speed-up |" in md.read_text()

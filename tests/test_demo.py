@@ -12,6 +12,9 @@ def test_cli_parser_knows_the_three_commands():
     parser = build_parser()
     assert parser.parse_args(["demo"]).command == "demo"
     assert parser.parse_args(["train", "imgs", "--epochs", "2"]).epochs == 2
+    train = parser.parse_args(["train", "imgs", "--bn-freeze", "--channels-last"])
+    assert train.bn_freeze and train.channels_last
+    assert not parser.parse_args(["train", "imgs"]).channels_last
     assert parser.parse_args(["predict", "m.pth", "a.jpg", "b.jpg"]).images == ["a.jpg", "b.jpg"]
 
 

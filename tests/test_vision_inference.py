@@ -91,7 +91,8 @@ def test_interpretation_on_a_learner(learn, tmp_path):
 def test_cli_train_then_predict(tmp_path, capsys):
     folder = image_folder(tmp_path / "images")
     args = Namespace(folder=str(folder), arch="efficientnet_lite0", epochs=1, size=32, bs=4,
-                     valid_pct=0.25, out=str(tmp_path / "out"), bn_freeze=False)
+                     valid_pct=0.25, out=str(tmp_path / "out"), bn_freeze=False,
+                     channels_last=True)  # saved from NHWC weights, predicted with a fresh NCHW model
     assert run_train(args) == 0
     model_file = tmp_path / "out" / "model.pth"
     assert model_file.is_file() and "validation accuracy" in capsys.readouterr().out
@@ -123,7 +124,7 @@ def test_cli_fine_tune_with_bn_freeze_keeps_the_body_statistics(tmp_path):
 
 def test_cli_errors_are_clear(tmp_path, capsys):
     args = Namespace(folder=str(tmp_path / "missing"), arch="efficientnet_lite0", epochs=1, size=32,
-                     bs=4, valid_pct=0.25, out=None, bn_freeze=False)
+                     bs=4, valid_pct=0.25, out=None, bn_freeze=False, channels_last=False)
     assert run_train(args) == 1
     assert "is not a folder" in capsys.readouterr().err
     folder = image_folder(tmp_path / "images", n_per_class=2)

@@ -298,3 +298,42 @@ def test_unwritable_cache_folder_is_explained(tmp_path):
     with pytest.raises(OSError, match="path='some/dir'"):
         learn.precompute = True
     assert learn.precompute is False and learn.data is learn.image_data
+
+
+def test_channels_last_changes_the_layout_not_the_results(tmp_path):
+    data = tensor_data(n_train=4, n_valid=4)
+    # SGD, not Adam: Adam's first step is about lr * sign(grad), so float rounding in a tiny
+    # gradient could flip a whole step; SGD's step is proportional to the gradient.
+    plain = make_learner(data, tmp_path / "plain", opt_func=torch.optim.SGD)
+    fast = make_learner(data, tmp_path / "fast", channels_last=True, opt_func=torch.optim.SGD)
+    convs = [m.weight for m in fast.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) > 0 and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert not all(w.is_contiguous() for w in convs)  # really a different layout, not a no-op
+    assert torch.allclose(plain.predict()[0], fast.predict()[0], atol=1e-5)
+    before = snapshot(plain)
+    params = [k for k, _ in plain.model.named_parameters()]
+    for learn in (plain, fast):
+        learn.unfreeze()
+        learn.bn_freeze(True)  # batch statistics of 4 random images would make the step chaotic
+        torch.manual_seed(1)   # the same dropout masks in the head
+        with learn.silent():
+            learn.fit(1e-2, 1)
+    after_plain, after_fast = plain.model.state_dict(), fast.model.state_dict()
+    moved = max((after_plain[k] - before[k]).abs().max().item() for k in params)
+    differ = max((after_plain[k] - after_fast[k]).abs().max().item() for k in params)
+    assert moved > 0.1 and differ < 1e-3  # the step moved weights by ~0.8; the layouts agree
+
+
+def test_channels_last_precompute_shares_the_cache_and_checkpoints_load_across_layouts(tmp_path):
+    data = tensor_data(n_train=4, n_valid=4)
+    plain = make_learner(data, tmp_path, precompute=True)
+    fast = make_learner(data, tmp_path, precompute=True, channels_last=True)
+    assert fast.precompute_dir == plain.precompute_dir  # the key hashes values, not the layout
+    fast.precompute = False
+    fast.unfreeze()
+    with fast.silent():
+        fast.fit(1e-3, 1)
+    fast.save("cl")
+    fresh = make_learner(data, tmp_path)
+    fresh.load("cl")
+    assert all(torch.equal(v, fast.model.state_dict()[k]) for k, v in fresh.model.state_dict().items())

@@ -33,7 +33,7 @@ def run_train(args) -> int:
         tfms = tfms_from_model(args.arch, args.size, aug_tfms=transforms_side_on, max_zoom=1.1)
         data = ImageClassifierData.from_folder(folder, bs=args.bs, tfms=tfms, valid_pct=args.valid_pct)
         learn = ConvLearner.pretrained(args.arch, data, xtra_fc=XTRA_FC, ps=PS, precompute=True,
-                                       path=out)
+                                       path=out, channels_last=args.channels_last)
     except (ValueError, FileNotFoundError, PretrainedWeightsUnavailable) as e:
         print(f"minifast train: error: {e}", file=sys.stderr)
         return 1

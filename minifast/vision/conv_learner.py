@@ -75,7 +75,8 @@ class ConvLearner(Learner):
                  opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
                  metrics: Sequence[Callable] = (accuracy,), cbs: Iterable[Callback] = (),
                  wd: float = 0.01, path: Union[str, Path, None] = None,
-                 device: Union[str, torch.device, None] = None, arch: Optional[str] = None):
+                 device: Union[str, torch.device, None] = None, arch: Optional[str] = None,
+                 channels_last: bool = False):
         cbs = list(cbs) if train_bn else [BnFreeze(), *cbs]
         path = path if path is not None else getattr(data, "path", ".")
         super().__init__(model, data, loss_func=loss_func, opt_func=opt_func, metrics=metrics,
@@ -84,6 +85,8 @@ class ConvLearner(Learner):
         self.image_data, self.train_bn, self.arch = data, train_bn, arch
         self.precompute_dir: Optional[Path] = None
         self.freeze()
+        if channels_last:  # before precompute, so computing the cached activations is faster too
+            self.to_channels_last()
         self.precompute = precompute
 
     @classmethod
@@ -93,11 +96,12 @@ class ConvLearner(Learner):
                    opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
                    metrics: Sequence[Callable] = (accuracy,), wd: float = 0.01,
                    path: Union[str, Path, None] = None, device: Union[str, torch.device, None] = None,
-                   cbs: Iterable[Callback] = ()) -> "ConvLearner":
+                   cbs: Iterable[Callback] = (), channels_last: bool = False) -> "ConvLearner":
         """The body of ImageNet model `arch` (frozen) + a new head for `data.c` classes.
 
         `ps`, `xtra_fc`: the default head's dropouts and hidden layers (see `create_head`);
         `custom_head` replaces it. `pretrained=False` starts from random weights.
+        `channels_last=True`: see `Learner.to_channels_last` (often much faster on the CPU).
         """
         spec = get_arch(arch)
         if custom_head is None and not getattr(data, "c", None):
@@ -109,7 +113,7 @@ class ConvLearner(Learner):
         groups = [body[: spec.split_at], body[spec.split_at:]]
         return cls(TransferModel(body, head), data, groups, precompute=precompute,
                    train_bn=train_bn, opt_func=opt_func, metrics=metrics, cbs=cbs, wd=wd,
-                   path=path, device=device, arch=spec.name)
+                   path=path, device=device, arch=spec.name, channels_last=channels_last)
 
     def bn_freeze(self, do_freeze: bool = True) -> None:
         """Keep the body's BatchNorm statistics fixed even when the body trains (fastai 0.7).
