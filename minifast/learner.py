@@ -420,7 +420,7 @@ class Learner:
         Why: the CPU's convolution kernels (oneDNN) work on NHWC; with the default NCHW layout
         every convolution converts its tensors there and back. A convolution whose weight is
         channels-last makes its output channels-last too, so the inputs need not change. For
-        efficientnet_lite0 on 2 CPU threads this made a training step 1.9x and inference 1.6x
+        efficientnet_lite0 on 2 CPU threads this made a training step 1.5x and inference 1.5x
         faster (docs/benchmarks.md). The numbers agree to float rounding; checkpoints saved
         from either layout load into the other.
         """
