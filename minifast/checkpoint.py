@@ -83,3 +83,4 @@ def load_checkpoint(path: Union[str, Path], model: nn.Module) -> dict[str, Any]:
 def _short(items: list[str], n: int = 8) -> str:
     more = f" ... and {len(items) - n} more" if len(items) > n else ""
     return ", ".join(items[:n]) + more
+

@@ -30,12 +30,12 @@ from .callback import (
 from .callbacks.core import TrainEvalCallback
 from .callbacks.progress import ProgressCallback
 from .callbacks.recorder import Recorder
-from .checkpoint import load_checkpoint
+from .save_load import load_learner_state, save_learner
 from .distributed import save_on_main, unwrap_model, world_size
 from .hyper import HyperValues, set_hyper, spread_values
 from .interrupt import InterruptGuard
 from .layer_groups import params_of
-from .resume import resume_training, training_state
+from .resume import resume_training
 from .metrics import accuracy
 from .torch_utils import check_not_empty, default_activation, default_device, to_device
 
@@ -340,13 +340,17 @@ class Learner:
         self.freeze_to(0)
 
     # ------------------------------------------------------------------ inference
-    def get_preds(self, dl: Optional[DataLoader] = None, activation: Optional[Callable] = None
+    def get_preds(self, dl: Optional[DataLoader] = None, activation: Optional[Callable] = None,
+                  forward: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
         """Predictions and targets for `dl` (default: the validation set), on the CPU.
 
         `activation` defaults to softmax for a cross-entropy loss (so rows are probabilities),
-        identity otherwise. No callbacks run: this is plain inference in eval mode.
+        identity otherwise. `forward` replaces `self.model` (e.g. only the frozen body, to
+        precompute its features). No callbacks run: this is plain inference in eval mode, the
+        one inference loop that precompute, TTA and predict_image share.
         """
+        forward = self.model if forward is None else forward
         dl = self.data.valid_dl if dl is None else dl
         check_not_empty(dl, "dl")
         if activation is None:
@@ -358,7 +362,7 @@ class Learner:
             with torch.no_grad():
                 for batch in dl:
                     xb, yb = to_device(batch, self.device)
-                    preds.append(activation(self.model(xb)).float().cpu())
+                    preds.append(activation(forward(xb)).float().cpu())
                     targs.append(yb.cpu())
         finally:
             self.model.train(was_training)
@@ -374,26 +378,13 @@ class Learner:
 
     # ------------------------------------------------------------------ save / load
     def save(self, name: str, with_opt: bool = True, **extra) -> Path:
-        """Write model (and optimiser) state to `<path>/models/<name>.pth`, atomically.
-
-        Under DDP every rank calls it and only rank 0 writes (see distributed.py)."""
-        state = {"model": unwrap_model(self.model).state_dict()}
-        if with_opt and self.opt is not None:
-            state["opt"] = self.opt.state_dict()
-        state.update(training_state(self))  # epochs done + RNG states: what resume needs
-        state.update(extra)
-        return save_on_main(state, self.path / "models" / f"{name}.pth")
+        """Write model (and optimiser) state to `<path>/models/<name>.pth`, atomically
+        (checkpoint.py says what a checkpoint holds and how it is kept safe)."""
+        return save_learner(self, name, with_opt, extra)
 
     def load(self, name: str, with_opt: bool = True) -> dict:
         """Load what `save(name)` wrote; refuses (and changes nothing) on any mismatch."""
-        model = unwrap_model(self.model)  # the plain model, also while DDP wraps it
-        state = load_checkpoint(self.path / "models" / f"{name}.pth", model)
-        model.load_state_dict(state["model"])
-        if with_opt and "opt" in state:
-            if self.opt is None:
-                self.create_opt()
-            self.opt.load_state_dict(state["opt"])
-        return state
+        return load_learner_state(self, name, with_opt)
 
     # ------------------------------------------------------------------ misc
     @contextlib.contextmanager

@@ -11,33 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .seed import get_rng_states, set_rng_states
+from .save_load import named_dls
+from .seed import set_rng_states
 
 if TYPE_CHECKING:
     from .learner import Learner
-
-
-def epochs_done(learn: "Learner") -> int:
-    """Epochs completed so far in the current (or last) fit: the last Recorder row's epoch + 1.
-
-    The Recorder writes a row at the end of each epoch, so a fit stopped mid-epoch (Ctrl-C)
-    counts only its whole epochs.
-    """
-    recorder = learn.recorder
-    rows = getattr(recorder, "values", None) if recorder is not None else None
-    return int(rows[-1][0]) + 1 if rows else learn.start_epoch
-
-
-def _named_dls(learn: "Learner") -> dict[str, Any]:
-    """The learner's DataLoaders by name (a learner built for inference may have none)."""
-    names = ("train_dl", "valid_dl")
-    return {n: getattr(learn.data, n) for n in names if getattr(learn.data, n, None) is not None}
-
-
-def training_state(learn: "Learner") -> dict[str, Any]:
-    """The entries `learn.save` adds to a checkpoint: epochs done, planned epochs, RNG states."""
-    return {"epoch": epochs_done(learn), "n_epoch": learn.n_epoch,
-            "rng": get_rng_states(_named_dls(learn))}
 
 
 def resume_training(learn: "Learner", name: str, n_epoch: int) -> int:
@@ -62,6 +40,6 @@ def resume_training(learn: "Learner", name: str, n_epoch: int) -> int:
         raise ValueError(f"checkpoint {name!r} has {start} epoch(s) done, so a fit of {n_epoch} "
                          f"epoch(s) has nothing left to do: ask for more than {start} epochs")
     check_state_dict(learn.model, saved["model"], str(path))  # refuse before changing anything
-    set_rng_states(saved["rng"], _named_dls(learn))  # checks the DataLoaders, then restores
+    set_rng_states(saved["rng"], named_dls(learn))  # checks the DataLoaders, then restores
     learn.load(name, with_opt=True)
     return start
