@@ -52,6 +52,11 @@ class CancelBatchException(Exception):
     """Raise to skip the rest of this batch (e.g. the optimiser step); `after_batch` runs."""
 
 
+# What `Learner.__call__` lets through untouched: they are how callbacks steer the loop.
+CANCEL_EXCEPTIONS = (CancelBatchException, CancelTrainException, CancelValidException,
+                     CancelEpochException, CancelFitException)
+
+
 class Callback:
     """Base class for callbacks: subclass it and define any of the methods named in EVENTS.
 

@@ -40,7 +40,7 @@ def spread_values(values: HyperValues, n_groups: int, name: str = "lr") -> list[
     return values
 
 
-def set_hyper(opt: torch.optim.Optimizer, name: str, values: Sequence[float]) -> None:
+def set_opt_hyper(opt: torch.optim.Optimizer, name: str, values: Sequence[float]) -> None:
     """Write `values[i]` into param group i under the name this optimiser uses.
 
     'mom' is SGD's `momentum` or Adam's `betas[0]`; 'wd' is `weight_decay`.
@@ -60,7 +60,7 @@ def set_hyper(opt: torch.optim.Optimizer, name: str, values: Sequence[float]) ->
 
 
 def get_hyper(opt: torch.optim.Optimizer, name: str) -> list[float]:
-    """The current value of hyper-parameter `name` for each param group (see `set_hyper`)."""
+    """The current value of hyper-parameter `name` for each param group (see `set_opt_hyper`)."""
     if name == "mom":
         return [g["betas"][0] if "betas" in g else g.get("momentum", 0.0) for g in opt.param_groups]
     key = "weight_decay" if name == "wd" else name

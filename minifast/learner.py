@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .callback import (
+    CANCEL_EXCEPTIONS,
     EVENTS,
     Callback,
     CancelBatchException,
@@ -30,13 +31,13 @@ from .callback import (
 from .callbacks.core import TrainEvalCallback
 from .callbacks.progress import ProgressCallback
 from .callbacks.recorder import Recorder
-from .save_load import load_learner_state, save_learner
-from .distributed import save_on_main, unwrap_model, world_size
-from .hyper import HyperValues, set_hyper, spread_values
+from .hyper import HyperValues, set_opt_hyper, spread_values
 from .interrupt import InterruptGuard
 from .layer_groups import params_of
-from .resume import resume_training
 from .metrics import accuracy
+from .resume import resume_training
+from .save_load import load_learner_state, save_learner
+from .schedule import SGDR, LRFinder, OneCycle, SuggestedLRs, sgdr_n_epochs
 from .torch_utils import check_not_empty, default_activation, default_device, to_device
 
 LossFunc = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -72,9 +73,9 @@ class Learner:
         self.path = Path(path)
         self.opt: Optional[torch.optim.Optimizer] = None
         self.training, self.epoch, self.n_epoch, self.start_epoch = False, 0, 0, 0
-        self.step_guard = InterruptGuard()  # Ctrl-C never lands half-way through opt.step()
         self.cbs: list[Callback] = []
-        self.add_cbs([TrainEvalCallback(), Recorder(), ProgressCallback()])
+        # InterruptGuard: Ctrl-C never lands half-way through opt.step() (interrupt.py)
+        self.add_cbs([TrainEvalCallback(), Recorder(), ProgressCallback(), InterruptGuard()])
         self.add_cbs(cbs)
 
     # ------------------------------------------------------------------ callbacks
@@ -135,20 +136,25 @@ class Learner:
         return self.get_cb(ProgressCallback)
 
     def __call__(self, event: str) -> None:
-        """Fire `event`: call that method of every callback that has it, lowest `order` first."""
-        for cb in self.event_cbs.get(event, self.cbs):
-            method = getattr(cb, event, None)
-            if method is None:
-                continue
+        """Fire `event`: call that method of every callback that has it, lowest `order` first.
+
+        An error keeps its type and traceback; a note says which callback and event raised it.
+        In `after_fit` every callback still runs (each may have weights to put back or files to
+        close), then the first error is raised.
+        """
+        errors = []
+        for cb in self.event_cbs[event]:
             try:
-                method()
-            except (CancelBatchException, CancelTrainException, CancelValidException,
-                    CancelEpochException, CancelFitException, KeyboardInterrupt):
+                getattr(cb, event)()
+            except CANCEL_EXCEPTIONS:
                 raise
             except Exception as e:
-                # Keep the original exception and traceback; only say where it came from.
                 e.add_note(f"(raised in callback {cb.name}.{event})")
-                raise
+                if event != "after_fit":
+                    raise
+                errors.append(e)
+        if errors:
+            raise errors[0]
 
     def show_training_loop(self) -> None:
         """Print which callbacks run at each event, in order: the loop, made visible."""
@@ -182,7 +188,7 @@ class Learner:
         """
         if self.opt is None:
             self.create_opt()
-        set_hyper(self.opt, name, spread_values(values, len(self.opt.param_groups), name))
+        set_opt_hyper(self.opt, name, spread_values(values, len(self.opt.param_groups), name))
 
     # ------------------------------------------------------------------ the loop
     def fit(
@@ -206,8 +212,6 @@ class Learner:
         if cycle_len is None:
             n_epoch = n_cycle
         else:
-            from .schedule import SGDR, sgdr_n_epochs  # imported here: schedule.py builds on this file
-
             n_epoch = sgdr_n_epochs(n_cycle, cycle_len, cycle_mult)
             cbs.append(SGDR(lrs, n_cycle, cycle_len, cycle_mult, cycle_save_name))
         start_epoch = resume_training(self, resume, n_epoch) if resume else 0
@@ -228,29 +232,24 @@ class Learner:
         """1cycle policy (Smith 2018): lr warms up then anneals, momentum does the opposite.
 
         `resume=name` continues the run saved as `name` (see docs/fault_tolerance.md)."""
-        from .schedule import OneCycle
-
         one_cycle = OneCycle(max_lr, div=div, pct_start=pct_start, moms=moms, final_div=final_div)
         start_epoch = resume_training(self, resume, n_epochs) if resume else 0
         self.fit_epochs(n_epochs, max_lr, wds, [*cbs, one_cycle], start_epoch)
 
     def lr_find(self, start_lr: float = 1e-5, end_lr: float = 10, num_it: Optional[int] = None,
-                linear: bool = False) -> None:
+                linear: bool = False) -> Optional[SuggestedLRs]:
         """Sweep the lr upwards over one epoch (or `num_it` batches), recording the loss, then
-        put the model and optimiser back as they were. Then: `learn.sched.plot()`."""
-        from .schedule import LRFinder
-
+        put the model and optimiser back as they were. Returns the suggested lrs (None when the
+        sweep was too short to suggest anything); `learn.sched.plot()` draws the curve."""
         finder = LRFinder(start_lr, end_lr, num_it, linear)
-        # Under DDP each rank sees 1/world_size of the batches (the Distributed callback shards).
-        per_epoch = max(len(self.data.train_dl) // world_size(), 1)
-        n_epoch = 1 if num_it is None else -(-num_it // per_epoch)
         if self.opt is None:
             self.create_opt()
         # Keep the lrs and wds as they are: the finder sets its own lr per batch, and restores
         # the optimiser as it finds it in before_fit, hyper-parameters included.
         lrs = [g["lr"] for g in self.opt.param_groups]
         wds = [g["weight_decay"] for g in self.opt.param_groups]
-        self.fit_epochs(n_epoch, lrs, wds, [finder])
+        self.fit_epochs(finder.n_epochs(self.data.train_dl), lrs, wds, [finder])
+        return self.recorder.suggestions() if self.recorder is not None else None
 
     def fit_epochs(self, n_epoch: int, lrs: HyperValues, wds: Optional[HyperValues] = None,
                    cbs: Iterable[Callback] = (), start_epoch: int = 0) -> None:
@@ -266,7 +265,7 @@ class Learner:
         self.set_hyper("lr", lrs)
         self.set_hyper("wd", self.wd if wds is None else wds)
         self.n_epoch, self.start_epoch = n_epoch, start_epoch
-        with self.added_cbs(cbs), self.step_guard:
+        with self.added_cbs(cbs):
             try:
                 self("before_fit")
                 self._do_fit()
@@ -315,7 +314,7 @@ class Learner:
         self("before_backward")
         self.loss.backward()
         self("before_step")
-        self.step_guard.run_step(self.opt.step)  # Ctrl-C waits for the step: no half-updated weights
+        self.opt.step()
         self("after_step")
         self.opt.zero_grad(set_to_none=True)
 
@@ -398,25 +397,6 @@ class Learner:
         finally:
             if progress is not None:
                 self.add_cb(progress)
-
-    def distrib(self, find_unused_parameters: bool = False) -> contextlib.AbstractContextManager:
-        """`with learn.distrib(): learn.fit(...)` — DDP under torchrun (docs/distributed.md)."""
-        from .callbacks.distributed import distrib
-
-        return distrib(self, find_unused_parameters)
-
-    def to_channels_last(self) -> "Learner":
-        """Store the model's image-shaped (4-d) weights channels-last (NHWC) in memory.
-
-        Why: the CPU's convolution kernels (oneDNN) work on NHWC; with the default NCHW layout
-        every convolution converts its tensors there and back. A convolution whose weight is
-        channels-last makes its output channels-last too, so the inputs need not change. For
-        efficientnet_lite0 on 2 CPU threads this made a training step 1.5x and inference 1.5x
-        faster (docs/benchmarks.md). The numbers agree to float rounding; checkpoints saved
-        from either layout load into the other.
-        """
-        self.model.to(memory_format=torch.channels_last)
-        return self
 
     def summary(self) -> str:
         """A short text description: layer groups, parameter counts, trainable or frozen."""

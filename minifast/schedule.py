@@ -10,13 +10,14 @@ import bisect
 import copy
 import math
 from functools import partial
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
 from .callback import Callback, CancelFitException, CancelValidException
-from .distributed import unwrap_model
-from .hyper import HyperValues, set_hyper, spread_values
+from .distributed import unwrap_model, world_size
+from .hyper import HyperValues, set_opt_hyper, spread_values
+from .interrupt import hold_interrupts
 
 Value = Union[float, np.ndarray]
 Schedule = Callable[[float], Value]
@@ -111,11 +112,11 @@ class ParamScheduler(Callback):
 
     def before_batch(self):
         learn = self.learn
-        if learn.training:
-            step = learn.epoch * learn.n_iter + learn.iter  # from epoch: a resumed fit is right too
-            hypers = self.hypers_at(step, learn.n_iter, learn.n_epoch, len(learn.opt.param_groups))
+        if learn.training:  # train_iter: this batch's index in the whole fit (TrainEvalCallback)
+            hypers = self.hypers_at(learn.train_iter, learn.n_iter, learn.n_epoch,
+                                    len(learn.opt.param_groups))
             for name, values in hypers.items():
-                set_hyper(learn.opt, name, values)
+                set_opt_hyper(learn.opt, name, values)
 
 
 class SGDR(ParamScheduler):
@@ -197,6 +198,12 @@ class LRFinder(Callback):
         self.start_lr, self.end_lr, self.num_it = start_lr, end_lr, num_it
         self.linear, self.beta, self.saved = linear, beta, None
 
+    def n_epochs(self, train_dl) -> int:
+        """Epochs the sweep needs: one, or enough for `num_it` batches. Under DDP each rank sees
+        1/world_size of the batches (the Distributed callback shards the loader)."""
+        per_epoch = max(len(train_dl) // world_size(), 1)
+        return 1 if self.num_it is None else -(-self.num_it // per_epoch)
+
     def before_fit(self):
         learn = self.learn
         self.n_steps = self.num_it if self.num_it is not None else len(learn.data.train_dl)
@@ -232,12 +239,20 @@ class LRFinder(Callback):
     def after_fit(self):
         if self.saved is not None:  # None when before_fit never ran: nothing to put back
             model_state, opt_state = self.saved
-            unwrap_model(self.learn.model).load_state_dict(model_state)
-            self.learn.opt.load_state_dict(opt_state)
+            with hold_interrupts():  # a second Ctrl-C must not leave the weights half-restored
+                unwrap_model(self.learn.model).load_state_dict(model_state)
+                self.learn.opt.load_state_dict(opt_state)
             self.saved = None
 
 
-def lr_suggestions(lrs: np.ndarray, losses: np.ndarray) -> dict[str, float]:
+class SuggestedLRs(NamedTuple):
+    """What `learn.lr_find()` returns: two rules of thumb for picking an lr from the curve."""
+
+    steepest: float   # where the loss falls fastest (fastai v2's 'steep')
+    min_div10: float  # the lr of the lowest loss, divided by 10 (fastai 0.7's rule)
+
+
+def lr_suggestions(lrs: np.ndarray, losses: np.ndarray) -> SuggestedLRs:
     """Suggested lrs from an lr_find curve: where the loss falls fastest; the minimum's lr / 10.
 
     'min/10' is fastai 0.7's rule of thumb (an order of magnitude before the loss turns up);
@@ -254,7 +269,7 @@ def lr_suggestions(lrs: np.ndarray, losses: np.ndarray) -> dict[str, float]:
                          "positive lrs (a record from lr_find); after a normal fit use "
                          "learn.sched.plot_lr() or plot_loss()")
     slopes = np.gradient(losses, np.log(lrs))
-    return {"steepest": float(lrs[np.argmin(slopes)]), "min/10": float(lrs[np.argmin(losses)] / 10)}
+    return SuggestedLRs(float(lrs[np.argmin(slopes)]), float(lrs[np.argmin(losses)] / 10))
 
 
 def _whole(value, name: str) -> int:

@@ -1,4 +1,4 @@
-"""Train tiny models with `learn.distrib()`; launched by tests/test_distributed.py.
+"""Train tiny models with `distrib(learn)`; launched by tests/test_distributed.py.
 
     python -m torch.distributed.run --nproc_per_node=2 --standalone tests/ddp_script.py OUTDIR
     python tests/ddp_script.py OUTDIR              # the same script, one process
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from minifast import CSVLogger, DataBunch, EarlyStopping, Learner, SaveModel, accuracy
+from minifast import CSVLogger, DataBunch, EarlyStopping, Learner, SaveModel, accuracy, distrib
 from minifast.distributed import is_main_process, main_process_first, rank
 
 N_TRAIN, N_VALID, N_IN, N_OUT = 96, 37, 4, 3  # 37: the two validation shards differ (19, 18)
@@ -57,7 +57,7 @@ def run_a(out: Path) -> dict:
                     path=out / f"rank{rank()}")
     text = io.StringIO()
     with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
-        with learn.distrib():
+        with distrib(learn):
             learn.fit(1e-2, 3)
             learn.save("final")
     return {"state": learn.model.state_dict(), "names": learn.recorder.names,
@@ -69,7 +69,7 @@ def run_b() -> dict:
     """The oracle run: rank r gets items r, r+2, ... in order, 8 per batch, plain SGD."""
     learn = Learner(linear(), make_data(bs=8, shuffle=False), metrics=[], device="cpu",
                     opt_func=torch.optim.SGD, wd=0.0)
-    with learn.silent(), learn.distrib():
+    with learn.silent(), distrib(learn):
         learn.fit(0.5, 2)
     return {"state": learn.model.state_dict(), "losses": learn.recorder.loss_values().tolist()}
 
@@ -81,7 +81,7 @@ def run_c(out: Path) -> dict:
                     layer_groups=[model[:3], model[3:]], path=out / f"rank{rank()}",
                     cbs=[CSVLogger("history_c.csv")])
     start = {k: v.clone() for k, v in model.state_dict().items()}
-    with learn.silent(), learn.distrib():
+    with learn.silent(), distrib(learn):
         learn.lr_find()
         find = {"losses": learn.recorder.loss_values().tolist(), "restored": all(
             torch.equal(v, start[k]) for k, v in learn.model.state_dict().items())}

@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import ddp_script
-from minifast import Learner
+from minifast import Learner, distrib
 from minifast.callbacks.distributed import ShardSampler, shard_dataloader
 from minifast.distributed import all_reduce_sum, is_main_process, rank, world_size
 
@@ -80,7 +80,7 @@ def test_only_rank_0_wrote_files_and_printed(ddp_run):
         assert torch.equal(saved["model"][key], value)  # plain keys: no DDP "module." prefix
     assert "train_loss" in r0["a"]["printed"] and "valid_loss" in r0["a"]["printed"]
     assert r1["a"]["printed"] == ""
-    assert r0["a"]["wrapped_after"] == "Sequential"  # learn.distrib() unwraps on exit
+    assert r0["a"]["wrapped_after"] == "Sequential"  # distrib(learn) unwraps on exit
 
 
 def test_two_ranks_of_batch_8_equal_one_process_of_batch_16(ddp_run):
@@ -130,7 +130,7 @@ def test_one_process_distrib_changes_nothing(synth):
     plain, wrapped = synth(), synth()
     with plain.silent():
         plain.fit(0.1, 2)
-    with wrapped.silent(), wrapped.distrib():
+    with wrapped.silent(), distrib(wrapped):
         wrapped.fit(0.1, 2)
         assert isinstance(wrapped.model, nn.Linear)  # no DDP with one process
     for key, value in plain.model.state_dict().items():

@@ -152,15 +152,15 @@ def test_suggestions_on_a_known_curve():
     lrs = np.geomspace(1e-4, 1.0, 81)
     losses = 2 - np.tanh(2 * (np.log10(lrs) + 2)) + np.maximum(np.log10(lrs) + 1, 0) ** 2 * 5
     got = lr_suggestions(lrs, losses)
-    assert list(got) == ["steepest", "min/10"]
-    assert got["steepest"] == pytest.approx(1e-2, rel=1e-9)  # tanh is steepest at its centre
-    assert got["min/10"] == pytest.approx(lrs[np.argmin(losses)] / 10, rel=1e-12)
+    assert got._fields == ("steepest", "min_div10")
+    assert got.steepest == pytest.approx(1e-2, rel=1e-9)  # tanh is steepest at its centre
+    assert got.min_div10 == pytest.approx(lrs[np.argmin(losses)] / 10, rel=1e-12)
 
 
 def test_suggestions_ignore_nan_and_refuse_a_flat_lr():
     lrs = np.geomspace(1e-4, 1.0, 5)
     got = lr_suggestions(lrs, np.array([3.0, 2.0, 1.0, 0.5, np.nan]))
-    assert got["min/10"] == pytest.approx(lrs[3] / 10)
+    assert got.min_div10 == pytest.approx(lrs[3] / 10)
     with pytest.raises(ValueError, match="strictly increasing"):
         lr_suggestions(np.full(5, 1e-3), np.arange(5.0))
 
@@ -173,7 +173,7 @@ def check_lr_find_on_mnist(model, bs, n_train, tmp_path):
     learn = Learner(model, mnist_sample_data(bs=bs, n_train=n_train), device="cpu")
     before = {k: v.clone() for k, v in learn.model.state_dict().items()}
     with learn.silent():
-        learn.lr_find(1e-5, 10)
+        returned = learn.lr_find(1e-5, 10)
     assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
     ax = learn.sched.plot()
     ax.figure.savefig(tmp_path / "lr_find.png")
@@ -181,7 +181,8 @@ def check_lr_find_on_mnist(model, bs, n_train, tmp_path):
     lrs, smooth = np.array(learn.recorder.lrs)[:, -1], learn.recorder.smooth_losses()
     shown_lrs, shown = lrs[10:-5], smooth[10:-5]  # what the plot shows
     lr_min = shown_lrs[np.argmin(shown)]
-    steepest, min_10 = learn.sched.suggestions["steepest"], learn.sched.suggestions["min/10"]
+    steepest, min_10 = learn.sched.suggestions()
+    assert returned == (steepest, min_10)  # lr_find returns what the plot marks
     assert shown_lrs[0] <= steepest < lr_min and shown_lrs[0] <= min_10 < lr_min
     at = np.interp(np.log([steepest, min_10]), np.log(shown_lrs), shown)
     assert np.all(at < shown[0])  # the loss there is already lower than at the start of the plot
@@ -199,3 +200,9 @@ def test_mnist_sample_mlp_suggestion_lies_where_the_loss_falls(tmp_path):
 def test_mnist_sample_cnn_suggestion_lies_where_the_loss_falls(tmp_path):
     torch.manual_seed(0)
     check_lr_find_on_mnist(simple_cnn(), bs=64, n_train=None, tmp_path=tmp_path)  # 125 batches
+
+
+def test_lr_find_returns_none_when_the_sweep_is_too_short():
+    learn = synth_learner()
+    with learn.silent():
+        assert learn.lr_find(num_it=2) is None  # two points: no curve to read

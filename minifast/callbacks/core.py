@@ -1,13 +1,14 @@
-"""TrainEvalCallback: switch train/eval mode and keep the loop's position (`pct_train`)."""
+"""TrainEvalCallback: switch train/eval mode and keep the loop's position (`train_iter`, `pct_train`)."""
 from __future__ import annotations
 
 from ..callback import Callback
 
 
 class TrainEvalCallback(Callback):
-    """Put the model in train mode for training and eval mode for validation, and keep
-    `learn.pct_train` (0 -> 1 over the whole fit) and `learn.train_iter` (training batches done)
-    up to date, because schedules are functions of that position."""
+    """Put the model in train mode for training and eval mode for validation, and keep the
+    position in the fit up to date: `learn.train_iter` (this training batch's index in the whole
+    fit, counted from epoch 0 so a resumed fit is at the right place) and `learn.pct_train`
+    (0 -> 1 over the fit). The schedules (`ParamScheduler`) are functions of that position."""
 
     order = -10  # before everything that reads the mode or the position
 
@@ -21,11 +22,8 @@ class TrainEvalCallback(Callback):
     def before_batch(self):
         learn = self.learn
         if learn.training:
-            learn.pct_train = (learn.epoch + learn.iter / learn.n_iter) / learn.n_epoch
-
-    def after_batch(self):
-        if self.learn.training:
-            self.learn.train_iter += 1
+            learn.train_iter = learn.epoch * learn.n_iter + learn.iter
+            learn.pct_train = learn.train_iter / (learn.n_epoch * learn.n_iter)
 
     def before_validate(self):
         self.learn.model.eval()

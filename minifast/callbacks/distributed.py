@@ -2,7 +2,7 @@
 
     torchrun --nproc_per_node=2 train.py        # the same train.py also runs with plain python
 
-    with learn.distrib():                       # or: learn.fit(..., cbs=[Distributed()])
+    with distrib(learn):                        # or: learn.fit(..., cbs=[Distributed()])
         learn.fit_one_cycle(3, 1e-2)
 
 Each process (rank) holds a copy of the model and trains on its own shard of the data; DDP
@@ -13,8 +13,9 @@ weights stay identical. This callback adds what a *training loop* needs on top o
      shuffle changes), and a non-padding split for validation so that summed metrics are exact;
   3. make every number a callback decides on the same on every rank: each training batch's loss
      is averaged across ranks, and the Recorder's per-epoch sums are summed across ranks;
-  4. let only rank 0 print (the ProgressCallback is removed on the others; `learn.save` and
-     other file writers check `is_main_process()`).
+  4. let only rank 0 print: `distrib(learn)` trains the other ranks inside `learn.silent()`
+     (with a bare `Distributed()` do that yourself); `learn.save` and other file writers check
+     `is_main_process()`.
 With one process (plain `python`) every step is skipped and training is unchanged.
 Sources: PyTorch DDP tutorial and `DistributedSampler`; fastai v2's `DistributedTrainer`.
 """
@@ -62,11 +63,11 @@ class Distributed(Callback):
 
     def __init__(self, find_unused_parameters: bool = False, seed: int = 0):
         self.find_unused_parameters, self.seed = find_unused_parameters, seed
-        self.active, self.hidden_progress, self.loaders = False, None, {}
+        self.active, self.loaders = False, {}
 
     def before_fit(self):
         setup_distributed()  # started here if the script did not (a torchrun launch)
-        self.active, self.hidden_progress, self.loaders = is_distributed(), None, {}
+        self.active, self.loaders = is_distributed(), {}
         learn = self.learn
         if not self.active:
             return
@@ -78,10 +79,6 @@ class Distributed(Callback):
         ids = [learn.device.index] if learn.device.type == "cuda" else None
         learn.model = DistributedDataParallel(learn.model, device_ids=ids,
                                               find_unused_parameters=self.find_unused_parameters)
-        if not is_main_process() and self.learn.progress is not None:
-            # Removing a callback that sorts *after* this one is safe during dispatch.
-            self.hidden_progress = self.learn.progress
-            self.learn.remove_cb(self.hidden_progress)
 
     def _place_model(self):
         """With CUDA, rank r uses GPU `LOCAL_RANK` (not every rank on cuda:0)."""
@@ -120,19 +117,11 @@ class Distributed(Callback):
 
     def after_epoch(self):
         # Before the Recorder's after_epoch (order 50) turns the sums into the epoch's row.
-        rec = self.learn.recorder
-        if not self.active or rec is None:
-            return
-        sums = [rec.train_sum, rec.train_count, rec.valid_sum, rec.valid_count, *rec.metric_sums]
-        total = all_reduce_sum(sums)
-        rec.train_sum, rec.train_count, rec.valid_sum, rec.valid_count = total[:4]
-        rec.metric_sums = total[4:]
+        if self.active and self.learn.recorder is not None:
+            self.learn.recorder.combine_epoch_sums(all_reduce_sum)
 
     def after_fit(self):
         self.learn.model, self.loaders = unwrap_model(self.learn.model), {}
-        if self.hidden_progress is not None:
-            self.learn.add_cb(self.hidden_progress)
-            self.hidden_progress = None
 
 
 def shard_dataloader(dl: DataLoader, train: bool, seed: int = 0) -> DataLoader:
@@ -169,11 +158,13 @@ def distrib(learn: "Learner", find_unused_parameters: bool = False, seed: int = 
     """`with distrib(learn): learn.fit(...)` — every fit inside trains with DDP.
 
     Starts the process group if torchrun launched the script (it then lives until the process
-    ends). With one process it changes nothing.
+    ends). Only rank 0 prints: the other ranks train inside `learn.silent()`. With one process
+    it changes nothing.
     """
     setup_distributed()
+    quiet = learn.silent() if not is_main_process() else contextlib.nullcontext()
     try:
-        with learn.added_cbs([Distributed(find_unused_parameters, seed)]):
+        with quiet, learn.added_cbs([Distributed(find_unused_parameters, seed)]):
             yield learn
     finally:
         learn.model = unwrap_model(learn.model)

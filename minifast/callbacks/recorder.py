@@ -7,7 +7,7 @@ turns them into numbers (a device sync) once per epoch.
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -15,6 +15,7 @@ import torch
 from ..callback import Callback
 from ..hyper import get_hyper
 from ..metrics import metric_name
+from ..schedule import SuggestedLRs, lr_suggestions
 
 
 class Recorder(Callback):
@@ -65,6 +66,14 @@ class Recorder(Callback):
     def after_validate(self):
         self.valid_sum, self.valid_count = _weighted_sum(self.valid_losses, self.valid_sizes)
         self.metric_sums = [_weighted_sum(v, self.valid_sizes)[0] for v in self.metric_values]
+
+    def combine_epoch_sums(self, combine: Callable[[list], list]) -> None:
+        """Replace this epoch's sums (losses, counts, metrics) by `combine(sums)` before
+        `after_epoch` turns them into a row: the Distributed callback sums them over processes."""
+        sums = [self.train_sum, self.train_count, self.valid_sum, self.valid_count, *self.metric_sums]
+        total = combine(sums)
+        self.train_sum, self.train_count, self.valid_sum, self.valid_count = total[:4]
+        self.metric_sums = list(total[4:])
 
     def _metric(self, metric) -> torch.Tensor:
         try:
@@ -150,21 +159,30 @@ class Recorder(Callback):
             ax2.set_ylabel("momentum")
         return ax
 
-    def plot(self, skip_start: int = 10, skip_end: int = 5, suggestion: bool = True, ax=None):
-        """After `lr_find`: smoothed loss against lr (log axis), with the suggested lrs marked."""
-        from ..schedule import lr_suggestions
-
-        ax = _axes(ax)
+    def lr_curve(self, skip_start: int = 10, skip_end: int = 5) -> tuple[np.ndarray, np.ndarray]:
+        """After `lr_find`: (lrs of the last group, smoothed losses), without the first
+        `skip_start` and last `skip_end` points (all points when that would leave none)."""
         lrs, losses = np.array(self.lrs)[:, -1], self.smooth_losses()
         end = len(lrs) - skip_end if len(lrs) - skip_end > skip_start else len(lrs)
-        lrs, losses = lrs[skip_start:end], losses[skip_start:end]
+        start = skip_start if end == len(lrs) - skip_end else 0
+        return lrs[start:end], losses[start:end]
+
+    def suggestions(self, skip_start: int = 10, skip_end: int = 5) -> Optional[SuggestedLRs]:
+        """The suggested lrs of the curve `plot` draws; None with fewer than 3 points."""
+        lrs, losses = self.lr_curve(skip_start, skip_end)
+        return lr_suggestions(lrs, losses) if len(lrs) > 2 else None
+
+    def plot(self, skip_start: int = 10, skip_end: int = 5, suggestion: bool = True, ax=None):
+        """After `lr_find`: smoothed loss against lr (log axis), with the suggested lrs marked."""
+        ax = _axes(ax)
+        lrs, losses = self.lr_curve(skip_start, skip_end)
         ax.plot(lrs, losses)
         ax.set_xscale("log")
         ax.set_xlabel("learning rate (log scale)")
         ax.set_ylabel("loss (smoothed)")
-        if suggestion and len(lrs) > 2:
-            self.suggestions = lr_suggestions(lrs, losses)
-            for (label, lr), color in zip(self.suggestions.items(), ("red", "green")):
+        found = self.suggestions(skip_start, skip_end) if suggestion else None
+        if found is not None:
+            for label, lr, color in zip(("steepest", "min/10"), found, ("red", "green")):
                 ax.axvline(lr, color=color, linestyle="--", label=f"{label}: {lr:.2e}")
             ax.legend()
         return ax
