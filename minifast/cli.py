@@ -1,58 +1,11 @@
-"""The `minifast` command: `demo`, `train FOLDER`, `predict MODEL IMAGE...`.
-
-Each sub-command lives in its own module; this file only parses arguments, so `minifast --help`
-answers instantly without importing torch.
-"""
-from __future__ import annotations
-
-import argparse
+"""The `minifast` command's parser and entry point live in `minifast_cli.py`, beside this package,
+so that `minifast --help` answers without importing torch; this module keeps `minifast.cli` and
+`python -m minifast.cli` working."""
 import sys
-from typing import Optional, Sequence
 
+from minifast_cli import build_parser, main
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="minifast", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    demo = sub.add_parser("demo", help="train a small CNN on the MNIST sample shipped with minifast")
-    demo.add_argument("--out", default="minifast_demo", help="folder for loss.png and lr.png")
-    demo.add_argument("--epochs", type=int, default=3)
-    demo.add_argument("--bs", type=int, default=64)
-
-    train = sub.add_parser("train", help="fine-tune a pretrained model on one-folder-per-class images")
-    train.add_argument("folder", help="a folder with one sub-folder of images per class")
-    train.add_argument("--arch", default="efficientnet_lite0")
-    train.add_argument("--epochs", type=int, default=3)
-    train.add_argument("--size", type=int, default=224)
-    train.add_argument("--bs", type=int, default=32)
-    train.add_argument("--valid-pct", type=float, default=0.2)
-    train.add_argument("--out", default=None, help="where to save the model (default: FOLDER/models)")
-    train.add_argument("--bn-freeze", action="store_true",
-                       help="keep the body's BatchNorm statistics fixed while fine-tuning "
-                            "(better for small sets of ImageNet-like photos)")
-    train.add_argument("--channels-last", action="store_true",
-                       help="store the weights channels-last (NHWC): often much faster on the CPU")
-
-    predict = sub.add_parser("predict", help="classify images with a model saved by `minifast train`")
-    predict.add_argument("model", help="the .pth file written by `minifast train`")
-    predict.add_argument("images", nargs="+")
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        from .demo import run_demo
-
-        return run_demo(args.out, epochs=args.epochs, bs=args.bs)
-    if args.command == "train":
-        from .vision.cli_commands import run_train
-
-        return run_train(args)
-    from .vision.cli_commands import run_predict
-
-    return run_predict(args)
-
+__all__ = ["build_parser", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

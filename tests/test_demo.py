@@ -20,10 +20,26 @@ def test_cli_parser_knows_the_three_commands():
 
 def test_demo_trains_and_writes_plots(tmp_path: Path):
     out = tmp_path / "demo"
-    result = subprocess.run([sys.executable, "-m", "minifast.cli", "demo", "--epochs", "1",
+    result = subprocess.run([sys.executable, "-m", "minifast", "demo", "--epochs", "1",
                              "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     line = next(l for l in result.stdout.splitlines() if l.startswith("held-out accuracy"))
     accuracy = float(line.split()[2].rstrip("%")) / 100
     assert accuracy > 0.9  # one epoch on 8,000 digits; chance is 0.1
     assert (out / "loss.png").stat().st_size > 1000 and (out / "lr.png").stat().st_size > 1000
+
+
+def test_help_does_not_import_torch():
+    """`minifast --help` must answer at once: building the parser may not import torch (seconds)."""
+    code = ("import sys, minifast_cli; minifast_cli.build_parser().format_help(); "
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_python_dash_m_minifast_shows_the_commands():
+    result = subprocess.run([sys.executable, "-m", "minifast", "--help"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "{demo,train,predict}" in result.stdout
