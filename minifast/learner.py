@@ -18,24 +18,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .callback import (
-    CANCEL_EXCEPTIONS,
-    EVENTS,
-    Callback,
-    CancelBatchException,
-    CancelEpochException,
-    CancelFitException,
-    CancelTrainException,
-    CancelValidException,
-)
+from .callback import (CANCEL_EXCEPTIONS, EVENTS, Callback, CancelBatchException,
+                       CancelEpochException, CancelFitException, CancelTrainException,
+                       CancelValidException)
 from .callbacks.core import TrainEvalCallback
 from .callbacks.progress import ProgressCallback
 from .callbacks.recorder import Recorder
+from .callbacks.resume import Resume
 from .hyper import HyperValues, set_opt_hyper, spread_values
 from .interrupt import InterruptGuard
-from .layer_groups import params_of
+from .layer_groups import describe_groups, freeze_groups, param_groups
 from .metrics import accuracy
-from .resume import resume_training
 from .save_load import load_learner_state, save_learner
 from .schedule import SGDR, LRFinder, OneCycle, SuggestedLRs, sgdr_n_epochs
 from .torch_utils import check_not_empty, default_activation, default_device, to_device
@@ -51,19 +44,11 @@ class Learner:
     learning rates, fastai 0.7): a list of modules; `None` means the whole model is one group.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        data,
-        loss_func: Optional[LossFunc] = None,
-        opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
-        metrics: Sequence[Callable] = (accuracy,),
-        cbs: Iterable[Callback] = (),
-        wd: float = 0.01,
-        layer_groups: Optional[Sequence[nn.Module]] = None,
-        path: Union[str, Path] = ".",
-        device: Optional[Union[str, torch.device]] = None,
-    ):
+    def __init__(self, model: nn.Module, data, loss_func: Optional[LossFunc] = None,
+                 opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
+                 metrics: Sequence[Callable] = (accuracy,), cbs: Iterable[Callback] = (),
+                 wd: float = 0.01, layer_groups: Optional[Sequence[nn.Module]] = None,
+                 path: Union[str, Path] = ".", device: Optional[Union[str, torch.device]] = None):
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device)
         self.data = data
@@ -80,8 +65,7 @@ class Learner:
 
     # ------------------------------------------------------------------ callbacks
     def add_cb(self, cb: Callback) -> "Learner":
-        """Register `cb` and give it a reference to this learner; one instance per class name
-        is reachable as an attribute (`learn.recorder`, `learn.progress`)."""
+        """Register `cb` and give it a reference to this learner (`cb.learn`)."""
         cb.learn = self
         self.cbs.append(cb)
         self.cbs.sort(key=lambda c: c.order)  # stable: equal orders keep their insertion order
@@ -98,11 +82,6 @@ class Learner:
         self._index_events()
         return self
 
-    def _index_events(self) -> None:
-        """For each event, the callbacks that have a method for it, in order. Looked up here,
-        when callbacks come and go, so a batch does not search every callback for each event."""
-        self.event_cbs = {event: [cb for cb in self.cbs if hasattr(cb, event)] for event in EVENTS}
-
     def remove_cbs(self, cbs: Iterable[Callback]) -> "Learner":
         for cb in cbs:
             self.remove_cb(cb)
@@ -117,6 +96,11 @@ class Learner:
             yield self
         finally:
             self.remove_cbs(cbs)
+
+    def _index_events(self) -> None:
+        """For each event, the callbacks that have a method for it, in order. Looked up here,
+        when callbacks come and go, so a batch does not search every callback for each event."""
+        self.event_cbs = {event: [cb for cb in self.cbs if hasattr(cb, event)] for event in EVENTS}
 
     def get_cb(self, cls: type) -> Optional[Callback]:
         """The first registered callback that is an instance of `cls`, or None."""
@@ -169,15 +153,7 @@ class Learner:
         Frozen parameters stay in the optimiser: with `requires_grad=False` their `.grad` is
         None and PyTorch's optimisers skip them entirely — no update and no weight decay.
         """
-        groups, seen = [], set()
-        for group in self.layer_groups:
-            params = [p for p in params_of(group) if id(p) not in seen]
-            seen.update(id(p) for p in params)
-            groups.append({"params": params})
-        leftover = [p for p in self.model.parameters() if id(p) not in seen]
-        if leftover:  # parameters no group claimed would silently never train
-            raise ValueError(f"layer_groups miss {len(leftover)} of the model's parameter tensors;"
-                             " every parameter must belong to exactly one layer group")
+        groups = param_groups(self.layer_groups, self.model)
         self.opt = self.opt_func(groups, lr=1e-3, weight_decay=self.wd)
         return self.opt
 
@@ -191,17 +167,9 @@ class Learner:
         set_opt_hyper(self.opt, name, spread_values(values, len(self.opt.param_groups), name))
 
     # ------------------------------------------------------------------ the loop
-    def fit(
-        self,
-        lrs: HyperValues,
-        n_cycle: int = 1,
-        cycle_len: Optional[float] = None,
-        cycle_mult: float = 1,
-        wds: Optional[HyperValues] = None,
-        cbs: Iterable[Callback] = (),
-        cycle_save_name: Optional[str] = None,
-        resume: Optional[str] = None,
-    ) -> None:
+    def fit(self, lrs: HyperValues, n_cycle: int = 1, cycle_len: Optional[float] = None,
+            cycle_mult: float = 1, wds: Optional[HyperValues] = None, cbs: Iterable[Callback] = (),
+            cycle_save_name: Optional[str] = None, resume: Optional[str] = None) -> None:
         """Train: `n_cycle` epochs at constant `lrs`, or SGDR cycles when `cycle_len` is given.
 
         fastai 0.7 semantics: cycle i lasts `cycle_len * cycle_mult**i` epochs, each a half cosine
@@ -214,27 +182,18 @@ class Learner:
         else:
             n_epoch = sgdr_n_epochs(n_cycle, cycle_len, cycle_mult)
             cbs.append(SGDR(lrs, n_cycle, cycle_len, cycle_mult, cycle_save_name))
-        start_epoch = resume_training(self, resume, n_epoch) if resume else 0
-        self.fit_epochs(n_epoch, lrs, wds, cbs, start_epoch)
+        self.fit_epochs(n_epoch, lrs, wds, cbs + ([Resume(resume)] if resume else []))
 
-    def fit_one_cycle(
-        self,
-        n_epochs: int,
-        max_lr: HyperValues,
-        div: float = 25.0,
-        pct_start: float = 0.3,
-        moms: tuple[float, float] = (0.95, 0.85),
-        final_div: float = 1e4,
-        wds: Optional[HyperValues] = None,
-        cbs: Iterable[Callback] = (),
-        resume: Optional[str] = None,
-    ) -> None:
+    def fit_one_cycle(self, n_epochs: int, max_lr: HyperValues, div: float = 25.0,
+                      pct_start: float = 0.3, moms: tuple[float, float] = (0.95, 0.85),
+                      final_div: float = 1e4, wds: Optional[HyperValues] = None,
+                      cbs: Iterable[Callback] = (), resume: Optional[str] = None) -> None:
         """1cycle policy (Smith 2018): lr warms up then anneals, momentum does the opposite.
 
         `resume=name` continues the run saved as `name` (see docs/fault_tolerance.md)."""
         one_cycle = OneCycle(max_lr, div=div, pct_start=pct_start, moms=moms, final_div=final_div)
-        start_epoch = resume_training(self, resume, n_epochs) if resume else 0
-        self.fit_epochs(n_epochs, max_lr, wds, [*cbs, one_cycle], start_epoch)
+        resuming = [Resume(resume)] if resume else []
+        self.fit_epochs(n_epochs, max_lr, wds, [*cbs, one_cycle, *resuming])
 
     def lr_find(self, start_lr: float = 1e-5, end_lr: float = 10, num_it: Optional[int] = None,
                 linear: bool = False) -> Optional[SuggestedLRs]:
@@ -322,13 +281,7 @@ class Learner:
     def freeze_to(self, n: int) -> None:
         """Freeze layer groups [0, n) and unfreeze the rest (fastai 0.7: `freeze_to(-1)`
         trains only the last group, the head)."""
-        n_groups = len(self.layer_groups)
-        if not -n_groups <= n <= n_groups:
-            raise ValueError(f"freeze_to({n}): this learner has {n_groups} layer groups")
-        n = n % n_groups if n < 0 else n
-        for i, group in enumerate(self.layer_groups):
-            for p in params_of(group):
-                p.requires_grad_(i >= n)
+        freeze_groups(self.layer_groups, n)
 
     def freeze(self) -> None:
         """Train only the last layer group (the head)."""
@@ -400,13 +353,8 @@ class Learner:
 
     def summary(self) -> str:
         """A short text description: layer groups, parameter counts, trainable or frozen."""
-        lines = [f"{type(self.model).__name__} on {self.device}"]
-        for i, group in enumerate(self.layer_groups):
-            params = list(params_of(group))
-            n = sum(p.numel() for p in params)
-            n_train = sum(p.numel() for p in params if p.requires_grad)
-            lines.append(f"  group {i}: {n:,} parameters, {n_train:,} trainable")
-        lines.append(f"  callbacks: {', '.join(cb.name for cb in self.cbs)}")
-        text = "\n".join(lines)
+        text = "\n".join([f"{type(self.model).__name__} on {self.device}",
+                          *describe_groups(self.layer_groups),
+                          f"  callbacks: {', '.join(cb.name for cb in self.cbs)}"])
         print(text)
         return text
