@@ -30,7 +30,8 @@ from .interrupt import InterruptGuard
 from .layer_groups import describe_groups, freeze_groups, param_groups
 from .metrics import accuracy
 from .save_load import load_learner_state, save_learner
-from .schedule import SGDR, LRFinder, OneCycle, SuggestedLRs, sgdr_n_epochs
+from .lr_finder import LRFinder, SuggestedLRs
+from .schedule import SGDR, OneCycle, sgdr_n_epochs
 from .torch_utils import check_not_empty, default_activation, default_device, to_device
 
 LossFunc = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

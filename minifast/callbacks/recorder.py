@@ -15,7 +15,7 @@ import torch
 from ..callback import Callback
 from ..hyper import get_hyper
 from ..metrics import metric_name
-from ..schedule import SuggestedLRs, lr_suggestions
+from ..lr_finder import SuggestedLRs, lr_suggestions
 
 
 class Recorder(Callback):
