@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Optional
 
 from ..callback import Callback, CancelFitException
 from ..distributed import is_main_process, unwrap_model
@@ -33,6 +34,19 @@ class TrackerCallback(Callback):
         if mode == "auto":
             mode = "min" if ("loss" in monitor or "error" in monitor) else "max"
         self.monitor, self.mode, self.min_delta = monitor, mode, min_delta
+        self.reset()
+
+    def reset(self):
+        """Forget the best value: each fit starts afresh (a resumed fit then loads its state)."""
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch, self.improved = None, False
+
+    def state_dict(self) -> dict:
+        """What a resumed fit needs to go on tracking; saved in checkpoints by `learn.save`."""
+        return {"best": float(self.best), "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
 
     def before_fit(self):
         recorder = self.learn.recorder
@@ -42,8 +56,7 @@ class TrackerCallback(Callback):
         if self.monitor not in recorder.names:
             raise ValueError(f"{self.name}(monitor={self.monitor!r}): no such column; the Recorder"
                              f" has {recorder.names} (a metric's column is its function's name)")
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.best_epoch, self.improved = None, False
+        self.reset()
 
     def after_epoch(self):
         value = self.learn.recorder.log[self.monitor]
@@ -71,11 +84,21 @@ class EarlyStopping(TrackerCallback):
             raise ValueError(f"EarlyStopping(patience={patience!r}): must be an int >= 1 (the "
                              "number of epochs in a row without improvement before stopping)")
         self.patience, self.restore_best = patience, restore_best
-        self.best_state = None
+        self.wait, self.best_state, self.stopped_epoch = 0, None, None
 
     def before_fit(self):
         self.wait, self.best_state, self.stopped_epoch = 0, None, None  # before a check can fail
         super().before_fit()
+
+    def state_dict(self) -> dict:
+        """Best value, patience used and the best epoch's weights (CPU tensors, or None)."""
+        return {**super().state_dict(), "wait": self.wait, "best_state": self.best_state,
+                "stopped_epoch": self.stopped_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.wait, self.best_state = state["wait"], state["best_state"]
+        self.stopped_epoch = state["stopped_epoch"]
 
     def after_epoch(self):
         super().after_epoch()
@@ -100,13 +123,17 @@ class EarlyStopping(TrackerCallback):
 
 
 class SaveModel(TrackerCallback):
-    """Save a checkpoint (model, optimiser, epoch, RNG states) whenever `monitor` improves, as
-    `<path>/models/<name>.pth`; or, with `every_epoch=True`, after every epoch as
+    """Save a checkpoint (model, optimiser, epoch, RNG and callback states) whenever `monitor`
+    improves, as `<path>/models/<name>.pth`; or, with `every_epoch=True`, after every epoch as
     `<name>_<epoch>.pth` (epoch counted from 0) — each one a point `fit(..., resume=...)` can
     restart from. Saves are atomic: a crash mid-save leaves the previous file intact.
+
+    The file is written once every callback is done with the epoch — at the next `before_epoch`,
+    or in `after_fit` — so that it holds their state *after* the epoch (EarlyStopping, order 70,
+    updates its patience after this callback's `after_epoch`).
     """
 
-    order = 65  # before EarlyStopping (70): the epoch that stops the fit is saved too
+    order = 65  # below EarlyStopping (70): after_fit writes the last epoch before it restores the best
 
     def __init__(self, monitor: str = "valid_loss", mode: str = "auto", min_delta: float = 0.0,
                  every_epoch: bool = False, name: str = "bestmodel", with_opt: bool = True):
@@ -116,10 +143,22 @@ class SaveModel(TrackerCallback):
                              " files go to <learn.path>/models/")
         self.every_epoch, self.fname, self.with_opt = every_epoch, name, with_opt
         self.saved: list[Path] = []
+        self.pending: Optional[str] = None  # the name to write once the epoch is over
 
     def after_epoch(self):
         super().after_epoch()
         if self.every_epoch:
-            self.saved.append(self.learn.save(f"{self.fname}_{self.learn.epoch}", self.with_opt))
+            self.pending = f"{self.fname}_{self.learn.epoch}"
         elif self.improved:
-            self.saved.append(self.learn.save(self.fname, self.with_opt))
+            self.pending = self.fname
+
+    def before_epoch(self):
+        self.write_pending()
+
+    def after_fit(self):
+        self.write_pending()
+
+    def write_pending(self):
+        if self.pending is not None:
+            name, self.pending = self.pending, None
+            self.saved.append(self.learn.save(name, self.with_opt))
