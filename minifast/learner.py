@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from .callback import (CANCEL_EXCEPTIONS, EVENTS, Callback, CancelBatchException,
                        CancelEpochException, CancelFitException, CancelTrainException,
                        CancelValidException)
-from .callbacks.core import TrainEvalCallback
+from .callbacks.train_eval import TrainEvalCallback
 from .callbacks.progress import ProgressCallback
 from .callbacks.recorder import Recorder
 from .callbacks.resume import Resume
