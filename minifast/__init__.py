@@ -11,7 +11,7 @@ from .callback import (
     CancelTrainException,
     CancelValidException,
 )
-from .callbacks.core import TrainEvalCallback
+from .callbacks.train_eval import TrainEvalCallback
 from .callbacks.progress import ProgressCallback
 from .callbacks.recorder import Recorder
 from .data import DataBunch
@@ -31,13 +31,14 @@ __all__ = [
 
 # Each area of the library adds its public names below its own marker line.
 # --- schedules and the LR finder (schedule.py)
+from .lr_finder import LRFinder, SuggestedLRs, lr_suggestions
 from .schedule import (
-    SGDR, LRFinder, OneCycle, ParamScheduler, combine_scheds, lr_suggestions, sched_cos, sched_exp,
-    sched_lin, sched_no, sgdr_n_epochs,
+    SGDR, OneCycle, ParamScheduler, combine_scheds, sched_cos, sched_exp, sched_lin, sched_no,
+    sgdr_n_epochs,
 )
 from .schedule_preview import plot_schedule, preview_fit, preview_one_cycle, schedule_values
 
-__all__ += ["SGDR", "LRFinder", "OneCycle", "ParamScheduler", "combine_scheds", "lr_suggestions",
+__all__ += ["SGDR", "LRFinder", "SuggestedLRs", "OneCycle", "ParamScheduler", "combine_scheds", "lr_suggestions",
             "sched_cos", "sched_exp", "sched_lin", "sched_no", "sgdr_n_epochs", "plot_schedule",
             "preview_fit", "preview_one_cycle", "schedule_values"]
 # --- training controls (callbacks/: clip, tracker, precision, logger, tracer; seeding)
