@@ -104,3 +104,8 @@ __all__ += ["Distributed", "distrib", "is_main_process", "main_process_first", "
             "teardown_distributed", "unwrap_model"]
 from .tune import MedianPruner, TuneResult, tune
 __all__ += ["MedianPruner", "TuneResult", "tune"]
+# --- training extras: accumulation, TensorBoard, activation statistics (callbacks/)
+from .callbacks.accumulate import GradientAccumulation
+from .callbacks.activation_stats import ActivationStats
+from .callbacks.tensorboard import TensorBoardCallback
+__all__ += ["GradientAccumulation", "ActivationStats", "TensorBoardCallback"]
