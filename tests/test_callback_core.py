@@ -199,3 +199,59 @@ def test_a_callback_can_change_the_loss():
     before = [p.detach().clone() for p in learn.model.parameters()]
     learn.fit(0.1, 1, cbs=[ZeroLoss()])
     assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))
+
+
+class FailsInAfterFit(Callback):
+    order = 1
+
+    def after_fit(self):
+        raise RuntimeError("cleanup failed")
+
+
+class RestoresInAfterFit(Callback):
+    order = 2
+
+    def before_fit(self):
+        self.restored = False
+
+    def after_fit(self):
+        self.restored = True
+
+
+def test_every_after_fit_runs_even_when_one_raises_and_the_first_error_is_raised():
+    learn, later = synth_learner(), RestoresInAfterFit()
+    with learn.silent(), pytest.raises(RuntimeError, match="cleanup failed") as info:
+        learn.fit(0.1, 1, cbs=[FailsInAfterFit(), later])
+    assert later.restored  # the callback after the failing one still put things back
+    assert "(raised in callback FailsInAfterFit.after_fit)" in info.value.__notes__
+    assert learn.progress is not None and learn.progress.bar is None  # bars closed too
+
+
+def test_the_batch_reads_like_the_textbook():
+    """pred, loss, backward, step, zero_grad: no wrapper around the optimiser step."""
+    import inspect
+
+    from minifast import Learner
+    source = inspect.getsource(Learner._do_one_batch)
+    for line in ("self.pred = self.model(self.xb)", "self.loss.backward()", "self.opt.step()",
+                 "self.opt.zero_grad(set_to_none=True)"):
+        assert line in source
+    names = [cb.name for cb in synth_learner().cbs]
+    assert names == ["TrainEvalCallback", "Recorder", "ProgressCallback", "InterruptGuard"]
+
+
+def test_schedules_read_the_position_that_train_eval_keeps():
+    seen = []
+
+    class Probe(Callback):
+        order = -6  # after TrainEvalCallback (-10), before the schedulers (-5)
+
+        def before_batch(self):
+            if self.learn.training:
+                seen.append((self.learn.train_iter, round(self.learn.pct_train, 6)))
+
+    learn = synth_learner()
+    n_iter = len(learn.data.train_dl)
+    with learn.silent():
+        learn.fit(0.1, 2, cbs=[Probe()])
+    assert seen == [(i, round(i / (2 * n_iter), 6)) for i in range(2 * n_iter)]

@@ -196,3 +196,32 @@ def test_the_guard_is_a_no_op_outside_the_main_thread():
     thread.start()
     thread.join()
     assert seen == [signal.default_int_handler]
+
+
+def test_hold_interrupts_delivers_a_ctrl_c_after_the_block():
+    from minifast.interrupt import hold_interrupts
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with hold_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("restored")  # the block finishes before the interrupt lands
+    assert done == ["restored"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_ctrl_c_does_not_cut_the_lr_finder_restore_in_half():
+    """Ctrl-C during lr_find, then another one while the finder puts the weights back."""
+    learn = synth_learner(opt_func=SGD_MOM)
+    before = copy.deepcopy(learn.model.state_dict())
+    real_load = learn.model.load_state_dict
+
+    def load_with_a_second_ctrl_c(state, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives mid-restore
+        return real_load(state, *args, **kwargs)
+
+    learn.model.load_state_dict = load_with_a_second_ctrl_c
+    with learn.silent(), pytest.raises(KeyboardInterrupt):
+        learn.lr_find(num_it=20)
+    for k, v in learn.model.state_dict().items():
+        assert torch.equal(v, before[k]), k
