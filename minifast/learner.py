@@ -111,10 +111,7 @@ class Learner:
     def recorder(self) -> Recorder:
         return self.get_cb(Recorder)
 
-    @property
-    def sched(self) -> Recorder:
-        """fastai 0.7 name for the recorder: `learn.sched.plot()` after `lr_find`."""
-        return self.recorder
+    sched = recorder  # fastai 0.7's name for the recorder: `learn.sched.plot()` after `lr_find`
 
     @property
     def progress(self) -> Optional[ProgressCallback]:
@@ -215,8 +212,8 @@ class Learner:
                    cbs: Iterable[Callback] = (), start_epoch: int = 0) -> None:
         """The loop itself: `n_epoch` epochs, each training then validation, with events.
 
-        `start_epoch` > 0 resumes a run part-way (the schedules read `epoch` to know where they
-        are). `cbs` are added for this call only.
+        `start_epoch` > 0 starts part-way (`Resume` sets it from a checkpoint in before_fit).
+        `cbs` are added for this call only.
         """
         check_not_empty(self.data.train_dl, "train_dl")
         if self.opt is None:
