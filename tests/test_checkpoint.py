@@ -1,11 +1,20 @@
 """Checkpoint safety: a save that dies midway keeps the previous file; foreign objects are refused;
 what learn.save writes (training state, RNG states) loads with weights_only=True."""
+import functools
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
+from torch import nn
 
 import minifast.checkpoint as checkpoint
+from minifast import Learner
 from minifast.checkpoint import read_checkpoint
-from tests.conftest import synth_learner
+from tests.conftest import REPO, synth_data, synth_learner
 
 
 def weights(learn) -> dict:
@@ -98,3 +107,138 @@ def test_extra_entries_are_saved(tmp_path):
     learn = synth_learner(path=tmp_path)
     state = read_checkpoint(learn.save("x", note="hello", step=torch.tensor(3)))
     assert state["note"] == "hello" and state["step"].item() == 3
+
+
+# ---------------------------------------------------------------------- half-loads (issue 16 item 6)
+def sgd_learner(path, **kwargs):
+    return synth_learner(path=path, opt_func=functools.partial(torch.optim.SGD, momentum=0.9),
+                         **kwargs)
+
+
+def test_an_sgd_checkpoint_is_refused_by_an_adamw_learner(tmp_path):
+    sgd = sgd_learner(tmp_path)
+    with sgd.silent():
+        sgd.fit(0.1, 1)  # momentum buffers in the optimiser state
+    sgd.save("sgd")
+    adamw = synth_learner(path=tmp_path, opt_func=torch.optim.AdamW)
+    before = weights(adamw)
+    with pytest.raises(ValueError, match="SGD optimiser, this learner uses AdamW.*with_opt=False"):
+        adamw.load("sgd")
+    assert same(weights(adamw), before)  # nothing changed
+    adamw.load("sgd", with_opt=False)  # the documented way to take only the weights
+    assert same(weights(adamw), weights(sgd))
+    with adamw.silent():
+        adamw.fit(0.1, 1)  # the optimiser is still a working AdamW (no KeyError: 'betas')
+
+
+def test_an_old_checkpoint_without_the_type_is_refused_by_its_settings(tmp_path):
+    sgd = sgd_learner(tmp_path)
+    sgd.create_opt()
+    state = read_checkpoint(sgd.save("sgd"))
+    del state["opt_type"]  # as written before the type was stored
+    checkpoint.save_checkpoint(state, tmp_path / "models" / "old.pth")
+    adamw = synth_learner(path=tmp_path, opt_func=torch.optim.AdamW)
+    with pytest.raises(ValueError, match="param group 0 has settings.*another optimiser type"):
+        adamw.load("old")
+
+
+def two_layer_learner(path, groups: bool):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 4), nn.Linear(4, 1))
+    return Learner(model, synth_data(), loss_func=nn.MSELoss(), metrics=[], device="cpu",
+                   path=path, layer_groups=[model[0], model[1]] if groups else None)
+
+
+def test_a_checkpoint_with_other_param_groups_changes_nothing(tmp_path):
+    two = two_layer_learner(tmp_path, groups=True)
+    with two.silent():
+        two.fit(0.1, 1)
+    two.save("two_groups")
+    one = two_layer_learner(tmp_path, groups=False)
+    one.create_opt()
+    before = weights(one)
+    with pytest.raises(ValueError, match="has 2 optimiser param group.*this optimiser 1"):
+        one.load("two_groups")
+    assert same(weights(one), before)  # before the fix the weights were replaced, then it raised
+
+
+def test_an_optimiser_buffer_of_another_shape_is_refused(tmp_path):
+    learn = sgd_learner(tmp_path)
+    with learn.silent():
+        learn.fit(0.1, 1)
+    state = read_checkpoint(learn.save("m"))
+    state["opt"]["state"][0]["momentum_buffer"] = torch.zeros(3, 3)
+    checkpoint.save_checkpoint(state, tmp_path / "models" / "bad.pth")
+    with pytest.raises(ValueError, match="'momentum_buffer' of parameter 0 has shape \\(3, 3\\)"):
+        learn.load("bad")
+
+
+# ---------------------------------------------------------------------- checksum
+def test_a_flipped_bit_in_tensor_data_is_detected(tmp_path):
+    learn = synth_learner(path=tmp_path)
+    with torch.no_grad():
+        learn.model.weight.fill_(1.2345678)
+    path = learn.save("m")
+    data = bytearray(path.read_bytes())
+    at = data.find(torch.tensor([1.2345678]).numpy().tobytes())
+    assert at > 0
+    data[at] ^= 0x01  # one bit of the weight, as a bad disk or copy would flip it
+    path.write_bytes(bytes(data))
+    with torch.no_grad():
+        learn.model.weight.fill_(0.5)
+    with pytest.raises(RuntimeError, match="damaged.*checksum.*Nothing was loaded"):
+        learn.load("m")
+    assert learn.model.weight.item() == 0.5
+
+
+def test_the_checksum_covers_every_tensor_and_value():
+    state = {"model": {"w": torch.ones(2)}, "epoch": 3, "rng": {"t": torch.zeros(4, dtype=torch.uint8)}}
+    digest = checkpoint.checksum(state)
+    assert checkpoint.checksum({**state, "checksum": "x"}) == digest  # its own entry is left out
+    assert checkpoint.checksum({**state, "epoch": 4}) != digest
+    assert checkpoint.checksum({**state, "rng": {"t": torch.tensor([0, 0, 0, 1], dtype=torch.uint8)}}) != digest
+    assert checkpoint.checksum({**state, "model": {"w": torch.ones(2, dtype=torch.float64)}}) != digest
+
+
+# ---------------------------------------------------------------------- kill -9 during a save
+KILLED_SAVE = """
+import os, sys, time, torch
+import minifast.checkpoint as checkpoint
+def hang(fd):  # the file is fully written: now wait to be killed, as in a slow fsync
+    print("writing", flush=True)
+    time.sleep(60)
+checkpoint.os.fsync = hang
+checkpoint.save_checkpoint({"model": {"w": torch.zeros(1000, 1000)}}, sys.argv[1])
+"""
+
+
+def test_temp_files_of_a_save_killed_by_sigkill_are_removed_by_the_next_save(tmp_path):
+    target = tmp_path / "models" / "m.pth"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, str(target)], cwd=REPO,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    left = [p for p in target.parent.iterdir() if p.name.endswith(".tmp")]
+    assert len(left) == 1 and left[0].stat().st_size > 4_000_000  # a full-size orphan
+    assert f".{proc.pid}-" in left[0].name  # the writer's pid is in the name
+    learn = synth_learner(path=tmp_path)
+    learn.save("other")  # any save into that folder cleans up
+    assert sorted(p.name for p in target.parent.iterdir()) == ["other.pth"]
+
+
+def test_live_and_foreign_temp_files_are_kept_old_ones_removed(tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    live = folder / f".a.pth.{os.getpid()}-{checkpoint.HOST_ID}.abcd1234.tmp"  # this process
+    old = folder / ".b.pth.abcd1234.tmp"  # the older name without a pid
+    foreign = folder / ".notes.tmp"  # not a checkpoint temp file
+    for p in (live, old, foreign):
+        p.write_bytes(b"x")
+    hour_ago = time.time() - 3600
+    os.utime(old, (hour_ago, hour_ago))
+    os.utime(foreign, (hour_ago, hour_ago))
+    assert checkpoint.remove_stale_temps(folder) == [old]
+    assert live.exists() and foreign.exists() and not old.exists()
