@@ -2,7 +2,9 @@
 
 A download either completes — every checksum right, every archive member inside the target
 folder — or leaves nothing behind: all work happens in a temporary folder next to the target,
-renamed into place at the end (a rename within one file system is atomic).
+renamed into place at the end (a rename within one file system is atomic). A download killed
+with `kill -9` cannot clean up: its `.<name>.partial-<pid>` folder is removed by the next download
+into the same folder, once that pid is no longer running.
 """
 from __future__ import annotations
 
@@ -98,6 +100,7 @@ def download(resources: Sequence[Resource], dest: Path, fetch: Optional[Fetch] =
     """
     fetch = fetch or fetch_url
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(dest.parent)
     tmp = dest.parent / f".{dest.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -114,6 +117,34 @@ def download(resources: Sequence[Resource], dest: Path, fetch: Optional[Fetch] =
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def pid_alive(pid: int) -> bool:
+    """Is process `pid` running? (Signal 0 checks without sending anything.)"""
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would end the process on Windows: never clean there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, as another user's process
+    return True
+
+
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Remove the `.<name>.partial-<pid>` folders in `folder` whose process has died.
+
+    A running download (this process or another) keeps its folder. A pid reused by an unrelated
+    process keeps a stale folder a while longer: safe, only disk space.
+    """
+    removed = []
+    for tmp in folder.glob(".*.partial-*"):
+        pid = tmp.name.rsplit("-", 1)[1]
+        if tmp.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
 
 
 def write_manifest(folder: Path) -> None:

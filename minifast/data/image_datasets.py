@@ -15,15 +15,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .images import open_image
+from .labels import int_labels
 
 Transform = Callable[[Image.Image], torch.Tensor]
-
-
-def _labels(y, n: int) -> np.ndarray:
-    y = np.asarray(y, dtype=np.int64).reshape(-1)
-    if len(y) != n:
-        raise ValueError(f"{n} images but {len(y)} labels")
-    return y
 
 
 class FilesDataset(Dataset):
@@ -31,7 +25,7 @@ class FilesDataset(Dataset):
 
     def __init__(self, fnames: Sequence[Path], y, tfms: Optional[Transform]):
         self.fnames = [Path(f) for f in fnames]
-        self.y = _labels(y, len(self.fnames))
+        self.y = int_labels(y, "y", len(self.fnames))
         self.tfms = tfms
 
     def __len__(self) -> int:
@@ -76,7 +70,7 @@ class ArraysDataset(Dataset):
         if x.dtype != np.uint8 or not (x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 3)):
             raise ValueError(f"images must be uint8 [N, H, W] or [N, H, W, 3]; got {x.dtype} "
                              f"{list(x.shape)} (convert with (x * 255).astype(np.uint8) if in [0, 1])")
-        self.x, self.y, self.tfms = x, _labels(y, len(x)), tfms
+        self.x, self.y, self.tfms = x, int_labels(y, "y", len(x)), tfms
         self.fnames = None
 
     def __len__(self) -> int:

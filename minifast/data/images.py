@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 PathLike = Union[str, Path]
 # Every extension Pillow can open (".jpg", ".png", ".gif", ".webp", ...): what folders are scanned for.
@@ -22,17 +22,19 @@ ON_BAD = ("warn", "raise", "off")
 
 
 class BadImageWarning(UserWarning):
-    """Some files could not be decoded and were left out; `.paths` lists them."""
+    """Some files could not be decoded and were left out, or had to be read in part (a broken EXIF
+    orientation); `.paths` lists them."""
 
-    def __init__(self, message: str, paths: Sequence[Path]):
+    def __init__(self, message: str, paths: Sequence[Path] = ()):
         super().__init__(message)
         self.paths = list(paths)
 
 
 class BadImageError(ValueError):
-    """Some files could not be decoded (raised when `on_bad='raise'`); `.paths` lists them."""
+    """Some files could not be decoded; `.paths` lists them. `paths` has a default so that a
+    DataLoader worker can re-raise this error as itself (torch rebuilds it from the message alone)."""
 
-    def __init__(self, message: str, paths: Sequence[Path]):
+    def __init__(self, message: str, paths: Sequence[Path] = ()):
         super().__init__(message)
         self.paths = list(paths)
 
@@ -69,28 +71,81 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV: Pillow knows these
 
 
+# EXIF orientation (tag 0x0112) -> the transpose that turns the stored pixels upright.
+ORIENTATION_TAG = 0x0112
+UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+           4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+           6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+_warned_exif: set[str] = set()  # files already warned about: one warning per file, not per epoch
+
+
+def upright(img: Image.Image, path: PathLike) -> Image.Image:
+    """`img` turned upright by its EXIF orientation tag (phone photos store "rotate me" as a tag).
+
+    Only the tag is read. Pillow's `ImageOps.exif_transpose` also re-encodes the whole EXIF
+    block, which raises (TypeError, struct.error...) on the malformed tags real phone photos carry,
+    so a file that decodes fine crashed epoch 1. A tag that cannot be used (unreadable, not
+    0-8) is ignored with one `BadImageWarning` naming the file: the pixels still load, as stored.
+    """
+    try:
+        value = img.getexif().get(ORIENTATION_TAG, 1)
+        if value in UPRIGHT:
+            return img.transpose(UPRIGHT[value])
+        if value in range(0, 9):  # 1 = upright already; 0 = "unknown", written by some software
+            return img
+        problem = f"orientation tag is {value!r}, not 0-8"
+    except Exception as e:  # noqa: BLE001 - a broken EXIF block raises whatever Pillow meets
+        problem = f"EXIF unreadable ({type(e).__name__}: {e})"
+    if str(path) not in _warned_exif:
+        _warned_exif.add(str(path))
+        warnings.warn(BadImageWarning(f"{path}: {problem}; EXIF orientation ignored, image "
+                                      "used as stored (it may be rotated)", [Path(path)]),
+                      stacklevel=2)
+    return img
+
+
+def decode_image(path: PathLike, draft: bool = False) -> Image.Image:
+    """Decode `path` to an upright RGB image: the one reader behind training and the scan.
+
+    `draft=True` (the scan) decodes JPEGs at 1/8 scale: every byte is still read and entropy-
+    decoded, so truncated or corrupt files still fail, at a fraction of the cost.
+    """
+    if os.path.getsize(path) == 0:
+        raise ValueError("empty file (0 bytes)")
+    with Image.open(path) as img:  # over 2 x Image.MAX_IMAGE_PIXELS: DecompressionBombError
+        if draft:
+            img.draft("RGB", (img.width // 8 or 1, img.height // 8 or 1))
+        img.load()
+        return to_rgb(upright(img, path))
+
+
 def open_image(path: PathLike) -> Image.Image:
-    """Read an image file as an RGB PIL image, turned upright by its EXIF orientation tag."""
-    with Image.open(path) as img:
-        img = ImageOps.exif_transpose(img)  # phone photos store "rotate me" as a tag
-        return to_rgb(img)
+    """Read an image file as an RGB PIL image, upright by its EXIF orientation tag.
+
+    Any failure to decode raises `BadImageError` naming the file (a missing file stays a
+    `FileNotFoundError`, which names it already), so that no caller - a DataLoader worker in
+    epoch 3, `predict_image` - ever shows a bare Pillow error without the path.
+    """
+    try:
+        return decode_image(path)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError...
+        raise BadImageError(f"{path}: cannot read this image ({_reason(e)})", [Path(path)]) from e
+
+
+def _reason(e: Exception) -> str:
+    if isinstance(e, Image.DecompressionBombError):
+        return f"{type(e).__name__}: {e} Raise PIL.Image.MAX_IMAGE_PIXELS if you trust this file"
+    return str(e) if str(e).startswith("empty file") else f"{type(e).__name__}: {e}"
 
 
 def check_image(path: PathLike) -> Optional[str]:
-    """Fully decode `path`; None if it is a good image, else why it is not.
-
-    JPEGs are decoded at 1/8 scale (`draft`): every byte is still read, so a truncated file still
-    fails, at a fraction of the cost. Any exception means "unusable", whatever Pillow raised.
-    """
+    """None if `path` decodes the way training will decode it (`decode_image`), else why not."""
     try:
-        if os.path.getsize(path) == 0:
-            return "empty file (0 bytes)"
-        with Image.open(path) as img:
-            img.draft("RGB", (img.width // 8 or 1, img.height // 8 or 1))
-            img.load()
-            to_rgb(img)
-    except Exception as e:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError...
-        return f"{type(e).__name__}: {e}"
+        decode_image(path, draft=True)
+    except Exception as e:  # noqa: BLE001 - any exception means "unusable", whatever Pillow raised
+        return _reason(e)
     return None
 
 

@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader
 
 from .image_datasets import ArraysDataset, FilesDataset
 from .images import list_images, scan_images
-from .labels import class_folders, encode_labels, files_by_class, read_labels_csv
+from .labels import (check_class_counts, check_label_range, class_folders, encode_labels,
+                     files_by_class, int_labels, read_labels_csv)
 from .loaders import default_num_workers, make_loader
 from .resize import resize_images
 from .split import get_cv_idxs, split_by_idxs, split_by_pct
@@ -51,6 +52,35 @@ def _without(split: Split, bad: set[Path]) -> Split:
     return [f for f, k in zip(split[0], keep) if k], split[1][keep]
 
 
+def _check_usable(path: Path, trn: Split, val: Split, kept: tuple[Split, Split],
+                  classes: Sequence[str]) -> None:
+    """After unreadable files are left out: each split still has images, and no class lost all
+    of its images (it would stay a class with none, silently)."""
+    for name, (files, _) in (("training", kept[0]), ("validation", kept[1])):
+        if not files:
+            raise ValueError(f"{path}: no usable {name} images")
+    had = np.bincount(np.concatenate([trn[1], val[1]]), minlength=len(classes))
+    has = np.bincount(np.concatenate([kept[0][1], kept[1][1]]), minlength=len(classes))
+    lost = [c for i, c in enumerate(classes) if had[i] > 0 and has[i] == 0]
+    if lost:
+        raise ValueError(f"{path}: every image of class(es) {lost} is unreadable (see the "
+                         "warning above): fix or replace those files, or remove the class")
+    check_class_counts(classes, kept[0][1], kept[1][1], str(path))
+
+
+def _array_pair(pair, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """`(x, y)` checked: uint8 images [N, H, W(, 3)] with N >= 1 and one whole-number label each."""
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+        raise ValueError(f"{name} must be a pair (x, y) of images and labels")
+    x = np.asarray(pair[0])
+    if x.dtype != np.uint8 or not (x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 3)):
+        raise ValueError(f"{name}[0]: images must be uint8 [N, H, W] or [N, H, W, 3]; got {x.dtype} "
+                         f"{list(x.shape)} (convert with (x * 255).astype(np.uint8) if in [0, 1])")
+    if len(x) == 0:
+        raise ValueError(f"{name}[0] has no images (shape {list(x.shape)})")
+    return x, int_labels(pair[1], f"{name}[1] (labels)", len(x))
+
+
 def _test_split(path: Path, test_name: Optional[str]) -> Split:
     if test_name is None:
         return [], np.zeros(0, dtype=np.int64)
@@ -72,6 +102,9 @@ class ImageClassifierData:
                  bs: int = 64, test_ds=None, num_workers: Optional[int] = None):
         self.path, self.classes, self.tfms = Path(path), list(classes), tuple(tfms)
         self.trn_ds, self.val_ds, self.test_ds = trn_ds, val_ds, test_ds
+        for name, ds in (("training", trn_ds), ("validation", val_ds)):
+            if len(ds) == 0:  # else torch's "num_samples=0", or a validation loss of 0/0
+                raise ValueError(f"{path}: the {name} set is empty")
         # One worker setting for all loaders, from the training set's size (see loaders.py).
         self.bs = bs
         self.num_workers = default_num_workers(len(trn_ds)) if num_workers is None else num_workers
@@ -96,10 +129,9 @@ class ImageClassifierData:
         """Scan all files in one pass (one warning for all bad ones), then build the datasets."""
         tfms = _check_tfms(tfms, 224)
         bad = scan_images(trn[0] + val[0] + test[0], on_bad)
-        trn, val, test = _without(trn, bad), _without(val, bad), _without(test, bad)
-        for name, (files, _) in (("training", trn), ("validation", val)):
-            if not files:
-                raise ValueError(f"{path}: no usable {name} images")
+        kept = _without(trn, bad), _without(val, bad)
+        _check_usable(path, trn, val, kept, classes)
+        (trn, val), test = kept, _without(test, bad)
         trn_ds, val_ds = FilesDataset(*trn, tfms[0]), FilesDataset(*val, tfms[1])
         test_ds = FilesDataset(*test, tfms[1]) if test[0] else None
         return cls(path, trn_ds, val_ds, classes, tfms, bs, test_ds, num_workers)
@@ -153,13 +185,14 @@ class ImageClassifierData:
                     num_workers: Optional[int] = None) -> "ImageClassifierData":
         """uint8 image arrays [N, H, W] (grey) or [N, H, W, 3] with int labels: `trn = (x, y)`,
         `val = (x, y)`, `test = x`. `classes=None` names the labels "0", "1", ..."""
-        y_all = np.concatenate([np.asarray(trn[1]).reshape(-1), np.asarray(val[1]).reshape(-1)])
-        classes = [str(i) for i in range(int(y_all.max()) + 1)] if classes is None else list(classes)
-        if y_all.min() < 0 or y_all.max() >= len(classes):
-            raise ValueError(f"labels must be in [0, {len(classes)}) for {len(classes)} classes; "
-                             f"got {y_all.min()}..{y_all.max()}")
-        tfms = _check_tfms(tfms, int(np.asarray(trn[0]).shape[1]))
-        trn_ds, val_ds = ArraysDataset(*trn, tfms[0]), ArraysDataset(*val, tfms[1])
+        (x_trn, y_trn), (x_val, y_val) = _array_pair(trn, "trn"), _array_pair(val, "val")
+        y_max = int(max(y_trn.max(), y_val.max()))
+        classes = [str(i) for i in range(y_max + 1)] if classes is None else list(classes)
+        check_label_range(y_trn, len(classes), "trn[1] (labels)")
+        check_label_range(y_val, len(classes), "val[1] (labels)")
+        check_class_counts(classes, y_trn, y_val, "from_arrays")
+        tfms = _check_tfms(tfms, int(x_trn.shape[1]))
+        trn_ds, val_ds = ArraysDataset(x_trn, y_trn, tfms[0]), ArraysDataset(x_val, y_val, tfms[1])
         test_ds = (None if test is None
                    else ArraysDataset(test, np.zeros(len(test), np.int64), tfms[1]))
         return cls(path, trn_ds, val_ds, classes, tfms, bs, test_ds, num_workers)
