@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from minifast import Callback, DataBunch, Learner, SaveModel, set_seed
-from minifast.checkpoint import save_checkpoint
+from minifast import Callback, DataBunch, EarlyStopping, Learner, SaveModel, set_seed
+from minifast.checkpoint import read_checkpoint, save_checkpoint
 from tests.conftest import synth_learner
 
 
@@ -207,3 +207,91 @@ def test_resume_on_the_mnist_sample_is_exact(tmp_path):
     fit(resumed, "one_cycle", 2, resume="ep_0")
     assert losses(resumed) == losses(full)[len(full.data.train_dl):]
     assert resumed.recorder.log["accuracy"] == full.recorder.log["accuracy"]
+
+
+# ---------------------------------------------------------------------- Resume, the callback
+def test_resume_keeps_this_fits_lr_not_the_checkpoints(tmp_path):
+    learn = own_generator_learner(tmp_path)
+    fit(learn, "constant", 2, cbs=[SaveModel(every_epoch=True, name="ep")])  # lr 0.02
+    resumed = own_generator_learner(tmp_path)
+    with resumed.silent():
+        resumed.fit(0.05, 3, wds=0.001, resume="ep_1")  # the optimiser state says lr 0.02
+    assert resumed.recorder.lrs[0] == [0.05]
+    assert resumed.opt.param_groups[0]["weight_decay"] == 0.001
+    assert "momentum_buffer" in resumed.opt.state[resumed.model.weight]  # the rest was loaded
+
+
+def test_resume_starts_the_loop_at_the_saved_epoch(tmp_path):
+    learn = own_generator_learner(tmp_path)
+    fit(learn, "one_cycle", 4, cbs=[SaveModel(every_epoch=True, name="ep")])
+    resumed = own_generator_learner(tmp_path)
+    fit(resumed, "one_cycle", 4, resume="ep_0")
+    assert [row[0] for row in resumed.recorder.values] == [1, 2, 3]
+    assert resumed.start_epoch == 1
+
+
+@pytest.mark.parametrize("how, n_epoch, kwargs, message", [
+    ("one_cycle", 5, {}, "fit of 4 epochs, this fit has 5"),
+    ("one_cycle", 4, {"pct_start": 0.5}, "schedule .*'pct_start': 0.3.*'pct_start': 0.5"),
+    ("constant", 4, {}, "schedule .*OneCycle.*this fit has None"),
+])
+def test_resume_refuses_another_epoch_count_or_schedule(tmp_path, how, n_epoch, kwargs, message):
+    learn = own_generator_learner(tmp_path)
+    fit(learn, "one_cycle", 4, cbs=[SaveModel(every_epoch=True, name="ep")])
+    fresh = own_generator_learner(tmp_path)
+    before = {k: v.clone() for k, v in fresh.model.state_dict().items()}
+    with pytest.raises(ValueError, match=message) as err:
+        fit(fresh, how, n_epoch, resume="ep_1", **kwargs)
+    assert "ep_1.pth" in str(err.value)  # names the file
+    assert all(torch.equal(before[k], v) for k, v in fresh.model.state_dict().items())
+
+
+def test_a_constant_lr_run_may_be_resumed_into_more_epochs(tmp_path):
+    """Without a schedule the epoch count does not change the lr: continuing is allowed."""
+    learn = own_generator_learner(tmp_path)
+    fit(learn, "constant", 2, cbs=[SaveModel(every_epoch=True, name="ep")])
+    fit(own_generator_learner(tmp_path), "constant", 5, resume="ep_1")
+
+
+# ---------------------------------------------------------------------- trackers survive a resume
+def tracked_learner(path) -> Learner:
+    """SGD with momentum at lr 0.2 on the synthetic line: valid_loss per epoch is
+    2.57, 1.20, 0.116, 0.0447 (best, epoch 3), 0.295, 1.06, 0.559 -> patience 3 stops after 6."""
+    return synth_learner(opt_func=functools.partial(torch.optim.SGD, momentum=0.9), path=path)
+
+
+def tracker_cbs():
+    return [SaveModel(name="best"), SaveModel(every_epoch=True, name="ep"),
+            EarlyStopping(patience=3)]
+
+
+class StopAt(Callback):
+    def before_batch(self):
+        if (self.learn.epoch, self.learn.iter) == (5, 1):
+            raise KeyboardInterrupt
+
+
+def test_early_stopping_and_save_model_state_survive_a_resume(tmp_path):
+    full = tracked_learner(tmp_path / "full")
+    full_cbs = tracker_cbs()
+    with full.silent():
+        full.fit(0.2, 8, cbs=full_cbs)
+    broken = tracked_learner(tmp_path / "broken")
+    with pytest.raises(KeyboardInterrupt), broken.silent():
+        broken.fit(0.2, 8, cbs=[*tracker_cbs(), StopAt()])  # dies in epoch 5
+    resumed = tracked_learner(tmp_path / "broken")
+    cbs = tracker_cbs()
+    with resumed.silent():
+        resumed.fit(0.2, 8, cbs=cbs, resume="ep_4")
+    stop, stop_full = cbs[2], full_cbs[2]
+    assert stop_full.stopped_epoch == 6 and stop_full.best_epoch == 3  # the run this test needs
+    assert (stop.stopped_epoch, stop.best_epoch, stop.best, stop.wait) == \
+        (stop_full.stopped_epoch, stop_full.best_epoch, stop_full.best, stop_full.wait)
+    assert (cbs[0].best, cbs[0].best_epoch) == (full_cbs[0].best, full_cbs[0].best_epoch)
+    assert cbs[0].saved == []  # no worse epoch overwrote best.pth
+    best, best_full = (read_checkpoint(p / "models" / "best.pth") for p in
+                       (tmp_path / "broken", tmp_path / "full"))
+    assert best["epoch"] == best_full["epoch"] == 4
+    assert all(torch.equal(best["model"][k], v) for k, v in best_full["model"].items())
+    for p, q in zip(resumed.model.parameters(), full.model.parameters()):
+        assert torch.equal(p, q)  # EarlyStopping restored the same best weights (epoch 3's)

@@ -1,4 +1,4 @@
-"""TerminateOnNaN: stop at the first training loss that is NaN or infinite."""
+"""TerminateOnNaN: stop at the first non-finite training loss (or gradient), before the step."""
 from __future__ import annotations
 
 from typing import Optional
@@ -9,25 +9,44 @@ from ..callback import Callback, CancelFitException
 
 
 class TerminateOnNaN(Callback):
-    """Stop the fit at the first non-finite training loss, naming the epoch and batch.
+    """Stop the fit at the first training loss that is NaN or inf, naming the epoch and batch;
+    with `check_grads=True`, also at the first non-finite gradient. Both stop before the step.
 
-    Why: once the loss is NaN, every later step only spreads NaN through the weights. The check
-    runs in `after_loss`, before backward and the step, so the weights stay those after the last
-    good step. The message is printed and kept in `self.message`. Idea: Keras' TerminateOnNaN.
-    The check reads the loss, which waits for the GPU once per batch.
+    Why: one NaN step spreads NaN through every weight, and every later epoch trains on garbage.
+    A finite loss can still give a NaN gradient (sqrt(0), log(0) in an unused `torch.where`
+    branch): only the gradient check stops that one before it reaches the weights. The loss check
+    reads one scalar per batch and is on by default in every Learner; the gradient check reads
+    every gradient (one fused norm per step), so it is opted into. The message is printed and kept
+    in `self.message`. Idea: Keras' TerminateOnNaN.
     """
 
     order = 40  # before the Recorder (50): the recorded loss curve stays finite
+
+    def __init__(self, check_grads: bool = False):
+        self.check_grads, self.message = check_grads, None
 
     def before_fit(self):
         self.message: Optional[str] = None
 
     def after_loss(self):
         learn = self.learn
-        if not learn.training or bool(torch.isfinite(learn.loss.detach()).all()):
+        if learn.training and not bool(torch.isfinite(learn.loss.detach()).all()):
+            self.stop(f"training loss is {learn.loss.detach().float().item()}")
+
+    def before_step(self):
+        if not self.check_grads:
             return
-        self.message = (f"TerminateOnNaN: training loss is {learn.loss.detach().float().item()} at "
-                        f"epoch {learn.epoch}, batch {learn.iter}; stopped before this batch's "
-                        "step, so the weights are those after the previous batch")
+        grads = [p.grad for p in self.learn.model.parameters() if p.grad is not None]
+        if grads and not bool(torch.nn.utils.get_total_norm(grads).isfinite()):  # one fused pass
+            self.stop("a gradient is NaN or inf (the loss is finite)")
+
+    def stop(self, what: str):
+        learn = self.learn
+        weights_ok = all(bool(p.isfinite().all()) for p in learn.model.parameters())
+        state = ("so the weights are those after the previous step" if weights_ok else
+                 "but the weights were already NaN or inf: an earlier step had a non-finite "
+                 "gradient (TerminateOnNaN(check_grads=True) stops before such a step)")
+        self.message = (f"TerminateOnNaN: {what} at epoch {learn.epoch}, batch {learn.iter}; "
+                        f"stopped before this batch's step, {state}")
         print(self.message)
         raise CancelFitException()
