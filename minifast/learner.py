@@ -22,6 +22,7 @@ from .callback import (CANCEL_EXCEPTIONS, EVENTS, Callback, CancelBatchException
                        CancelEpochException, CancelFitException, CancelTrainException,
                        CancelValidException)
 from .callbacks.train_eval import TrainEvalCallback
+from .callbacks.nan import TerminateOnNaN
 from .callbacks.progress import ProgressCallback
 from .callbacks.recorder import Recorder
 from .callbacks.resume import Resume
@@ -61,7 +62,8 @@ class Learner:
         self.training, self.epoch, self.n_epoch, self.start_epoch = False, 0, 0, 0
         self.cbs: list[Callback] = []
         # InterruptGuard: Ctrl-C never lands half-way through opt.step() (interrupt.py)
-        self.add_cbs([TrainEvalCallback(), Recorder(), ProgressCallback(), InterruptGuard()])
+        self.add_cbs([TrainEvalCallback(), Recorder(), ProgressCallback(), InterruptGuard(),
+                      TerminateOnNaN()])
         self.add_cbs(cbs)
 
     # ------------------------------------------------------------------ callbacks

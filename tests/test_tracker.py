@@ -170,3 +170,60 @@ def test_terminate_on_nan_stops_a_diverging_run():
     assert "training loss is inf at epoch 1, batch 1" in guard.message
     assert len(learn.recorder.values) == 1
     assert all(torch.isfinite(p).all() for p in learn.model.parameters())  # stopped in time
+
+
+# ---------------------------------------------------------------------- NaN gradients, NaN by default
+class NaNGradAt(Callback):
+    """At one training (epoch, batch) add a term whose value is 0 but whose gradient is NaN
+    (sqrt of a negative number in the branch `torch.where` does not take): the loss stays finite."""
+
+    order = 30
+
+    def __init__(self, epoch: int, batch: int):
+        self.at, self.weights = (epoch, batch), []
+
+    def after_loss(self):
+        learn = self.learn
+        if learn.training and (learn.epoch, learn.iter) == self.at:
+            q = -learn.pred.abs() - 1  # always negative
+            learn.loss = learn.loss + torch.where(q >= 0, torch.sqrt(q), torch.zeros_like(q)).sum()
+
+    def after_step(self):
+        self.weights.append({k: v.clone() for k, v in self.learn.model.state_dict().items()})
+
+
+def test_terminate_on_nan_with_check_grads_stops_before_a_nan_gradient_step(capsys):
+    learn, guard, trap = synth_learner(), TerminateOnNaN(check_grads=True), NaNGradAt(1, 2)
+    with learn.silent():
+        learn.fit(0.05, 3, cbs=[trap, guard])
+    assert guard.message.startswith("TerminateOnNaN: a gradient is NaN or inf (the loss is finite) "
+                                    "at epoch 1, batch 2")
+    assert "weights are those after the previous step" in guard.message
+    assert len(trap.weights) == 4 + 2  # no step for batch 2
+    final = learn.model.state_dict()
+    assert all(torch.equal(final[k], trap.weights[-1][k]) for k in final)
+
+
+def test_without_the_grad_check_the_message_says_the_weights_are_already_nan():
+    learn, guard, trap = synth_learner(), TerminateOnNaN(), NaNGradAt(1, 2)
+    with learn.silent():
+        learn.fit(0.05, 3, cbs=[trap, guard])
+    assert "training loss is nan at epoch 1, batch 3" in guard.message  # one batch late...
+    assert "the weights were already NaN or inf" in guard.message       # ...and it says so
+
+
+def test_a_default_learner_stops_at_the_first_nan_loss(capsys):
+    learn = synth_learner()  # no TerminateOnNaN given: the default one protects the weights
+    with learn.silent():
+        learn.fit(1e4, 5)  # the loss overflows to inf in epoch 1
+    assert "TerminateOnNaN: training loss is inf at epoch 1, batch 1" in capsys.readouterr().out
+    assert len(learn.recorder.values) == 1
+    assert all(torch.isfinite(p).all() for p in learn.model.parameters())
+
+
+def test_a_users_terminate_on_nan_replaces_the_default():
+    learn, mine = synth_learner(), TerminateOnNaN(check_grads=True)
+    default = learn.get_cb(TerminateOnNaN)
+    with learn.silent():
+        learn.fit(0.05, 2, cbs=[NaNGradAt(0, 1), mine])
+    assert mine.message is not None and default.message is None

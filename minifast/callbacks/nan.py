@@ -17,24 +17,27 @@ class TerminateOnNaN(Callback):
     branch): only the gradient check stops that one before it reaches the weights. The loss check
     reads one scalar per batch and is on by default in every Learner; the gradient check reads
     every gradient (one fused norm per step), so it is opted into. The message is printed and kept
-    in `self.message`. Idea: Keras' TerminateOnNaN.
+    in `self.message`. When a fit has several (the Learner's default and a user's own), only the
+    one added last checks: yours replaces the default. Idea: Keras' TerminateOnNaN.
     """
 
     order = 40  # before the Recorder (50): the recorded loss curve stays finite
 
     def __init__(self, check_grads: bool = False):
-        self.check_grads, self.message = check_grads, None
+        self.check_grads, self.message, self.active = check_grads, None, True
 
     def before_fit(self):
         self.message: Optional[str] = None
+        guards = [cb for cb in self.learn.cbs if isinstance(cb, TerminateOnNaN)]
+        self.active = guards[-1] is self  # the default one is added first, a user's later
 
     def after_loss(self):
         learn = self.learn
-        if learn.training and not bool(torch.isfinite(learn.loss.detach()).all()):
+        if self.active and learn.training and not bool(torch.isfinite(learn.loss.detach()).all()):
             self.stop(f"training loss is {learn.loss.detach().float().item()}")
 
     def before_step(self):
-        if not self.check_grads:
+        if not (self.active and self.check_grads):
             return
         grads = [p.grad for p in self.learn.model.parameters() if p.grad is not None]
         if grads and not bool(torch.nn.utils.get_total_norm(grads).isfinite()):  # one fused pass
