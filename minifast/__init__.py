@@ -109,3 +109,6 @@ from .callbacks.accumulate import GradientAccumulation
 from .callbacks.activation_stats import ActivationStats
 from .callbacks.tensorboard import TensorBoardCallback
 __all__ += ["GradientAccumulation", "ActivationStats", "TensorBoardCallback"]
+# --- export for inference (vision/export.py)
+from .vision.export import InferenceLearner, load_learner
+__all__ += ["InferenceLearner", "load_learner"]

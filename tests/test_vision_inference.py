@@ -11,7 +11,8 @@ from PIL import Image
 
 from minifast import ClassificationInterpretation, ConvLearner, efficientnet_lite0
 from minifast.data import ImageClassifierData, tfms_from_model, transforms_side_on
-from minifast.vision.cli_commands import fine_tune, load_model_file, run_predict, run_train
+from minifast.vision.cli_commands import fine_tune, run_predict, run_train
+from minifast.vision.export import load_learner
 from minifast.vision.interpret import confusion_matrix, most_confused
 
 
@@ -97,16 +98,19 @@ def test_cli_train_then_predict(tmp_path, capsys):
     model_file = tmp_path / "out" / "model.pth"
     assert model_file.is_file() and "validation accuracy" in capsys.readouterr().out
     image = folder / "blue" / "003.png"
-    code = run_predict(Namespace(model=str(model_file), images=[str(image), str(tmp_path / "nope.png")]))
+    images = [str(image), str(tmp_path / "nope.png")]
+    code = run_predict(Namespace(model=str(model_file), images=images, device="cpu"))
     out, err = capsys.readouterr()
     assert code == 1 and "nope.png" in err  # a missing image is reported, the others still run
     path, name, prob = out.strip().split("\t")
-    model, state = load_model_file(model_file)
-    assert state["classes"] == ["blue", "red"] and name in state["classes"]
+    state = torch.load(model_file, weights_only=True)  # the export format: no pickled objects
+    assert (state["format"], state["version"]) == ("minifast-export", 1)
+    inf = load_learner(model_file)
+    assert inf.classes == ["blue", "red"] and name in inf.classes
     x = tfms_from_model(efficientnet_lite0, 32)[1](Image.open(image).convert("RGB"))
     with torch.no_grad():
-        expected = torch.softmax(model(x[None]), 1)[0]
-    assert name == state["classes"][int(expected.argmax())]
+        expected = torch.softmax(inf.model(x[None]), 1)[0]
+    assert name == inf.classes[int(expected.argmax())]
     assert float(prob) == pytest.approx(float(expected.max()), abs=1e-4)
 
 
@@ -132,5 +136,6 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert run_train(args) == 1
     assert "unknown architecture 'resnet35'" in capsys.readouterr().err
     (tmp_path / "bad.pth").write_bytes(b"junk")
-    assert run_predict(Namespace(model=str(tmp_path / "bad.pth"), images=["x.png"])) == 1
+    bad = Namespace(model=str(tmp_path / "bad.pth"), images=["x.png"], device="cpu")
+    assert run_predict(bad) == 1
     assert "could not read checkpoint" in capsys.readouterr().err

@@ -2,8 +2,9 @@
 
 train: one folder of images per class -> lr_find on the head (cached features) -> fit the head ->
 unfreeze -> fine-tune everything with differential lrs -> report accuracy (plain and TTA) -> save
-`<out>/model.pth` with the weights, the class names and how to rebuild the transforms.
-predict: rebuild the model from that file (no download needed) and print class and probability.
+`<out>/model.pth` with `learn.export`: weights, class names, architecture, head and transform.
+predict: `load_learner` rebuilds the model from that file (no download needed) and prints the
+class and probability of each image. Both use the export format of vision/export.py.
 """
 from __future__ import annotations
 
@@ -11,13 +12,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..checkpoint import check_state_dict, read_checkpoint, save_checkpoint
-from .archs import PretrainedWeightsUnavailable, get_arch, num_features
-from .head import TransferModel, create_head
+from .archs import PretrainedWeightsUnavailable
+from .export import load_learner
 
-XTRA_FC, PS = [512], [0.25, 0.5]  # the head, written into the model file so predict rebuilds it
+XTRA_FC, PS = [512], [0.25, 0.5]  # the head's hidden layer and dropouts (the export records them)
 
 
 def run_train(args) -> int:
@@ -44,11 +43,8 @@ def run_train(args) -> int:
     plain = float((log_preds[0].argmax(-1) == y).mean())
     with_tta = float((np.exp(log_preds).mean(0).argmax(-1) == y).mean())
     print(f"validation accuracy: {plain:.4f} (with TTA: {with_tta:.4f})")
-    path = save_checkpoint({"model": learn.model.state_dict(), "arch": learn.arch,
-                            "classes": list(data.classes), "sz": int(args.size),
-                            "stats": [tfms[1].mean.tolist(), tfms[1].std.tolist()],
-                            "xtra_fc": XTRA_FC, "ps": PS}, out / "model.pth")
-    print(f"saved {path}")
+    path = learn.export(out / "model.pth")
+    print(f"saved {path} (load it with minifast.load_learner, or `minifast predict`)")
     return 0
 
 
@@ -60,15 +56,10 @@ def fine_tune(learn, epochs: int, bn_freeze: bool = False) -> float:
     `bn_freeze=True` keeps the body's BatchNorm statistics fixed while it fine-tunes
     (`ConvLearner.bn_freeze`: better for small sets of ImageNet-like photos).
     """
-    from ..schedule import lr_suggestions
-
     with learn.silent():  # the finder's own per-epoch rows say nothing useful here
-        learn.lr_find(num_it=50)
-    try:
-        lr = float(np.clip(lr_suggestions(np.array(learn.recorder.lrs)[:, -1],
-                                          learn.recorder.smooth_losses())["min/10"], 1e-4, 1e-1))
-    except ValueError:  # too few points to read a curve (a tiny data set)
-        lr = 1e-2
+        suggested = learn.lr_find(num_it=50)
+    # None: too few points to read a curve (a tiny data set)
+    lr = float(np.clip(suggested.min_div10, 1e-4, 1e-1)) if suggested is not None else 1e-2
     print(f"lr_find suggests lr {lr:.1e}; training the head on cached features ({epochs} epoch(s))")
     learn.fit_one_cycle(epochs, lr)
     print("fine-tuning all layers with differential learning rates")
@@ -79,36 +70,17 @@ def fine_tune(learn, epochs: int, bn_freeze: bool = False) -> float:
     return lr
 
 
-def load_model_file(path: Path) -> tuple[TransferModel, dict]:
-    """Rebuild the model that `minifast train` saved in `path` (random init, then its weights)."""
-    state = read_checkpoint(path)
-    missing = [k for k in ("arch", "classes", "sz", "stats", "xtra_fc", "ps") if k not in state]
-    if missing:
-        raise ValueError(f"{path} was not written by `minifast train` (no {', '.join(missing)})")
-    spec = get_arch(state["arch"])
-    body = spec.cut(spec.make(False))  # no download: the file holds every weight
-    model = TransferModel(body, create_head(num_features(body), len(state["classes"]),
-                                            state["xtra_fc"], state["ps"]))
-    check_state_dict(model, state["model"], str(path))
-    model.load_state_dict(state["model"])
-    return model.eval(), state
-
-
 def run_predict(args) -> int:
     """Print `image  class  probability` per image; exit code 1 if any image failed."""
-    from ..data import tfms_from_stats
-    from .predict import predict_image
-
     try:
-        model, state = load_model_file(Path(args.model))
+        inf = load_learner(args.model, device=args.device)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"minifast predict: error: {e}", file=sys.stderr)
         return 1
-    tfm = tfms_from_stats(tuple(state["stats"]), state["sz"])[1]
     failed = 0
     for image in args.images:
         try:
-            name, idx, probs = predict_image(model, tfm, state["classes"], image, torch.device("cpu"))
+            name, idx, probs = inf.predict(image)
         except (OSError, ValueError) as e:  # missing or unreadable file: say which, go on
             print(f"minifast predict: error: {image}: {e}", file=sys.stderr)
             failed += 1

@@ -184,3 +184,12 @@ class ConvLearner(Learner):
                              f"{type(self.image_data).__name__} has none")
         return predict_image(self.model, tfms[1], getattr(self.image_data, "classes", None), img,
                              self.device)
+
+    def export(self, path: Union[str, Path]) -> Path:
+        """Write one file for inference (weights, classes, arch, head, transform); read it back
+        with `load_learner(path)`. Tensors and plain containers only: see vision/export.py."""
+        # Imported here only to keep this edit to one place; no import cycle (export.py does not
+        # import this file), so it may move to the imports at the top.
+        from .export import export_learner
+
+        return export_learner(self, path)
