@@ -512,3 +512,71 @@ def test_a_hostile_folder_trains_with_the_bad_files_named_and_left_out(tmp_path)
     assert len(data.trn_ds) + len(data.val_ds) == 13
     for dl in (data.train_dl, data.valid_dl):
         assert all(x.shape[1:] == (3, 8, 8) for x, _ in dl)
+
+
+# ---------------------------------------------------------------- 5. files minifast reads and writes
+def test_a_resize_killed_with_sigkill_leaves_no_temporary_file_after_the_next(tmp_path):
+    make_class_folders(tmp_path / "d", {"a": 3, "b": 3})
+    data = ImageClassifierData.from_folder(tmp_path / "d", tfms=TFMS, valid_pct=0.3, num_workers=0)
+    data.resize(6, tmp_path / "small")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / "small" / "a" / f".000.jpg.{dead.pid}.tmp"
+    live = tmp_path / "small" / "a" / f".001.jpg.{os.getpid()}.tmp"
+    stale.write_bytes(b"half an image")
+    live.write_bytes(b"being written")
+    data.resize(6, tmp_path / "small")
+    assert not stale.exists() and live.exists()
+
+
+def _mnist_like(folder: Path, payload: bytes) -> Path:
+    import gzip
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(payload))
+    return path
+
+
+def test_idx_files_that_are_cut_short_are_named(tmp_path):
+    from minifast.data.datasets import read_idx
+    header = bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") * 2
+    good = _mnist_like(tmp_path / "ok", header + bytes(18))
+    assert read_idx(good).shape == (2, 3, 3)
+    short = _mnist_like(tmp_path / "short", header + bytes(10))
+    with pytest.raises(ValueError, match=r"short/train-images-idx3-ubyte.gz: 26 bytes, but its "
+                                         r"header promises .* shape \[2, 3, 3\]"):
+        read_idx(short)
+    cut = tmp_path / "cut" / "train-images-idx3-ubyte.gz"
+    cut.parent.mkdir()
+    cut.write_bytes(good.read_bytes()[:-12])  # the gzip stream stops early
+    with pytest.raises(ValueError, match=r"cut/train-images-idx3-ubyte.gz: truncated or corrupt "
+                                         r"\(EOFError.*delete it"):
+        read_idx(cut)
+
+
+def test_a_cifar_pickle_that_would_run_code_is_refused(tmp_path):
+    import pickle
+
+    from minifast.data.datasets import read_cifar_pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({"data": Evil(), "labels": [0]}, protocol=2))
+    with pytest.raises(ValueError, match=r"data_batch_1: not a readable CIFAR-10 batch "
+                                         r"\(UnpicklingError: refusing to load posix.system"):
+        read_cifar_pickle(path)
+    assert not (tmp_path / "pwned").exists()
+    path.write_bytes(pickle.dumps({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1]},
+                                  protocol=2)[:-40])
+    with pytest.raises(ValueError, match="data_batch_1: not a readable CIFAR-10 batch"):
+        read_cifar_pickle(path)
+
+
+def test_a_malformed_manifest_line_is_named(tmp_path):
+    from minifast.data.datasets import verify_dataset
+    (tmp_path / "a.txt").write_text("x")
+    (tmp_path / "MANIFEST.sha256").write_text(f"{file_hash(tmp_path / 'a.txt')}  a.txt\n\nGARBAGE\n")
+    with pytest.raises(ValueError, match=r"MANIFEST.sha256 line 3: expected '<sha256>  <file>'"):
+        verify_dataset(tmp_path)

@@ -8,16 +8,17 @@ have no stable public address: put them in `$MINIFAST_DATA/<name>` (see `MISSING
 """
 from __future__ import annotations
 
-import csv
 import gzip
 import os
 import pickle
+import zlib
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from .download import Fetch, Resource, cache_dir, download, file_hash
+from .labels import read_labels_csv
 from .split import get_cv_idxs
 from .transforms import IMAGENET_STATS, tfms_from_stats
 from .vision import ImageClassifierData
@@ -94,7 +95,11 @@ def _manifest_lines(folder: Path) -> list[tuple[Path, str]]:
     for manifest, prefix in ((folder / "MANIFEST.sha256", ""), (folder / "IMAGES.sha256", ""),
                              (folder.parent / "MANIFEST.sha256", folder.name + "/")):
         if manifest.is_file():
-            for line in filter(None, manifest.read_text().splitlines()):
+            for n, line in enumerate(manifest.read_text("utf-8").splitlines(), start=1):
+                if not line.strip():
+                    continue
+                if len(line.split(maxsplit=1)) != 2:
+                    raise ValueError(f"{manifest} line {n}: expected '<sha256>  <file>', got {line!r}")
                 digest, rel = line.split(maxsplit=1)
                 rel = rel.lstrip("*")  # sha256sum's binary-mode marker
                 if rel.startswith(prefix):
@@ -116,14 +121,25 @@ def verify_dataset(folder: Path) -> None:
 
 # ---------------------------------------------------------------------- readers of the originals
 def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (LeCun's MNIST format, optionally gzipped) as a uint8 array."""
+    """An IDX file (LeCun's MNIST format, optionally gzipped) as a uint8 array.
+
+    A truncated or corrupt file is an error naming it (and the fix), not a bare EOFError or
+    reshape error: the data set folder is found by its file names, not by a checksum.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    zero, dtype, ndim = data[0] * 256 + data[1], data[2], data[3]
-    if zero != 0 or dtype != 0x08:
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, OSError, zlib.error) as e:
+        raise ValueError(f"{path}: truncated or corrupt ({type(e).__name__}: {e}); delete it to "
+                         "download it again") from e
+    if len(data) < 4 or data[0] * 256 + data[1] != 0 or data[2] != 0x08:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes (header {data[:4].hex()})")
+    ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if len(data) != 4 + 4 * ndim + int(np.prod(shape)):
+        raise ValueError(f"{path}: {len(data)} bytes, but its header promises a uint8 array of "
+                         f"shape {list(shape)}: truncated? Delete it to download it again")
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -138,9 +154,36 @@ def _cifar_files(folder: Path, pattern: str) -> list[Path]:
     return sorted(folder.glob(pattern)) + sorted(folder.glob(f"cifar-10-batches-py/{pattern}"))
 
 
+class CifarUnpickler(pickle.Unpickler):
+    """Unpickle a CIFAR-10 batch, refusing any class but numpy's array and dtype.
+
+    A pickle can run any code while it loads; a batch file found in `$MINIFAST_DATA` has no
+    checksum. CIFAR's pickles hold only dicts, lists, strings, bytes and numpy arrays.
+    """
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct"),
+               ("_codecs", "encode")}  # how Python 3 writes bytes in a protocol-2 pickle
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR-10 batch "
+                                         "holds only numpy arrays")
+        return super().find_class(module, name)
+
+
+def read_cifar_pickle(path: Path) -> dict:
+    """A CIFAR-10 python pickle as a dict; an error naming the file if it is corrupt or hostile."""
+    try:
+        with open(path, "rb") as f:
+            return CifarUnpickler(f, encoding="latin1").load()  # Python 2 pickles: latin-1 bytes
+    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a readable CIFAR-10 batch ({type(e).__name__}: {e}); "
+                         "delete it to download it again") from e
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, "rb") as f:
-        d = pickle.load(f, encoding="latin1")  # Python 2 pickles: byte strings as latin-1
+    d = read_cifar_pickle(path)
     x = np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(x), np.asarray(d["labels"], dtype=np.int64)
 
@@ -156,8 +199,7 @@ def load_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     if not batches or not test:
         raise FileNotFoundError(f"{path}: expected CIFAR-10 data_batch_* and test_batch files")
     x_val, y_val = _read_cifar_batch(test[0])
-    with open(_cifar_files(path, "batches.meta")[0], "rb") as f:
-        classes = pickle.load(f, encoding="latin1")["label_names"]
+    classes = read_cifar_pickle(_cifar_files(path, "batches.meta")[0])["label_names"]
     return (np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]),
             x_val, y_val, list(classes))
 
@@ -196,8 +238,7 @@ def dogbreeds_data(bs: int = 64, sz: int = 224, tfms=None, val_pct: float = 0.2,
                    num_workers: Optional[int] = None, on_bad: str = "warn") -> ImageClassifierData:
     """Dog breeds, Kaggle layout (labels.csv + train/<id>.jpg); `get_cv_idxs` holds out `val_pct`."""
     path = get_dataset("dogbreeds")
-    with open(path / "labels.csv", newline="") as f:
-        n_rows = sum(1 for row in csv.reader(f) if row) - 1  # minus the header
+    n_rows = len(read_labels_csv(path / "labels.csv", path / "train", ".jpg")[0])  # as from_csv reads it
     return ImageClassifierData.from_csv(path, "train", path / "labels.csv", bs=bs,
                                         tfms=tfms or tfms_from_stats(IMAGENET_STATS, sz),
                                         val_idxs=get_cv_idxs(n_rows, val_pct=val_pct, seed=seed),

@@ -4,7 +4,8 @@ Decoding a 3000 px photo to train at 64 px wastes most of an epoch. `resize_imag
 image with its shorter side scaled down to `px` (smaller images are copied as they are) under a
 cache folder, keeping each file's path relative to the data set root, so labels still match.
 Done once: a copy newer than its source is kept. Each copy is written to a temporary name and
-renamed into place, so an interrupted run never leaves a half-written image behind.
+renamed into place, so an interrupted run never leaves a half-written image behind; the
+temporary file of a run killed with kill -9 is removed by the next run, once its pid is gone.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Sequence
 
 from PIL import Image
 
+from .download import pid_alive
 from .images import open_image
 from .loaders import cpu_count
 
@@ -42,6 +44,17 @@ def _resize_one(src: Path, dst: Path, px: int) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def remove_stale_tmp(folder: Path) -> list[Path]:
+    """Remove the `.<name>.<pid>.tmp` files in `folder` whose process has died (kill -9)."""
+    removed = []
+    for tmp in folder.glob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def resize_images(fnames: Sequence[Path], root: Path, new_root: Path, px: int) -> list[Path]:
     """Write shrunk copies of `fnames` (all under `root`) to `new_root`; return their new paths."""
     if not isinstance(px, int) or px < 1:
@@ -52,6 +65,8 @@ def resize_images(fnames: Sequence[Path], root: Path, new_root: Path, px: int) -
     if outside:
         raise ValueError(f"resize: {outside[0]} is not under the data folder {root}")
     dsts = [new_root / s.relative_to(root) for s in srcs]
+    for folder in {d.parent for d in dsts if d.parent.is_dir()}:
+        remove_stale_tmp(folder)
     with ThreadPoolExecutor(min(8, cpu_count())) as pool:  # Pillow releases the GIL
         list(pool.map(_resize_one, srcs, dsts, [px] * len(srcs)))
     return dsts
