@@ -11,6 +11,7 @@ from .augment import (
 from .core import DataBunch
 from .datasets import cifar10_data, dogbreeds_data, get_dataset, mnist_data, pokemon_data
 from .images import BadImageError, BadImageWarning, open_image
+from .labels import EmptyClassWarning
 from .split import get_cv_idxs, split_by_pct
 from .transforms import (
     IMAGENET_STATS,
@@ -24,6 +25,7 @@ __all__ = [
     "DataBunch", "ImageClassifierData", "ImageTransforms", "tfms_from_model", "tfms_from_stats",
     "transforms_basic", "transforms_side_on", "transforms_top_down", "IMAGENET_STATS",
     "get_cv_idxs", "split_by_pct", "open_image", "BadImageError", "BadImageWarning",
+    "EmptyClassWarning",
     "get_dataset", "mnist_data", "cifar10_data", "pokemon_data", "dogbreeds_data",
     "RandomRotate", "RandomLighting", "RandomFlip", "RandomDihedral",
 ]
