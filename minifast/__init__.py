@@ -91,7 +91,8 @@ from .vision.archs import (
     vgg16,
     vgg16_bn,
 )
-from .vision.conv_learner import BnFreeze, ConvLearner
+from .callbacks.bn_freeze import BnFreeze
+from .vision.conv_learner import ConvLearner
 from .vision.interpret import ClassificationInterpretation
 
 __all__ += ["ConvLearner", "BnFreeze", "ClassificationInterpretation", "efficientnet_lite0",

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from minifast import ConvLearner, DataBunch, efficientnet_lite0
-from minifast.vision.precompute import cache_key
+from minifast.vision.precompute import ImageSplits, cache_key
 
 
 def tensor_data(n_train: int = 4, n_valid: int = 4, bs: int = 4, seed: int = 0,
@@ -211,12 +211,14 @@ def test_any_change_makes_a_new_cache_entry(tmp_path):
 def test_cache_key_covers_transforms_size_and_files():
     model = SimpleNamespace(body=torch.nn.Linear(2, 2), head=torch.nn.Sequential(), n_cached=0)
     model.body.weight.data.fill_(1.0)
-    def data(tfms="t", sz=32, files="f1"):
-        ds = SimpleNamespace(fingerprint=lambda: files, y=np.array([0, 1]))
-        return SimpleNamespace(tfms=tfms, sz=sz, trn_ds=ds, val_ds=ds, test_ds=None)
-    keys = {cache_key(model, data()), cache_key(model, data(tfms="u")), cache_key(model, data(sz=40)),
-            cache_key(model, data(files="f2"))}
-    assert len(keys) == 4 and cache_key(model, data()) == cache_key(model, data())
+    def splits(tfms="tfms=t sz=32", files="f1"):
+        ds = SimpleNamespace(fingerprint=lambda: files)
+        return ImageSplits({"train": DataLoader(ds), "valid": DataLoader(ds)}, tfms)
+    keys = {cache_key(model, splits()), cache_key(model, splits(tfms="tfms=u sz=32")),
+            cache_key(model, splits(tfms="tfms=t sz=40")), cache_key(model, splits(files="f2"))}
+    assert len(keys) == 4 and cache_key(model, splits()) == cache_key(model, splits())
+    model.body.weight.data[0, 0] = 2.0
+    assert cache_key(model, splits()) not in keys
 
 
 def test_cache_files_are_complete_and_no_temp_files_remain(tmp_path):
@@ -227,10 +229,18 @@ def test_cache_files_are_complete_and_no_temp_files_remain(tmp_path):
     assert torch.equal(saved["y"], torch.tensor([1, 2, 0, 1]))
 
 
-def test_unfreeze_with_precompute_is_refused(tmp_path):
+def test_unfreeze_turns_precompute_off_as_fastai_07(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    learn.unfreeze()
+    assert learn.precompute is False and learn.model.precomputed is False
+    assert learn.data is learn.image_data
+    assert all(p.requires_grad for p in learn.model.parameters())
+
+
+def test_training_the_body_with_precompute_on_is_refused(tmp_path):
     learn = make_learner(tensor_data(), tmp_path, precompute=True)
     with pytest.raises(ValueError, match="precompute = False first"):
-        learn.unfreeze()
+        learn.freeze_to(1)
     assert not any(p.requires_grad for p in learn.model.body.parameters())
     learn.precompute = False
     learn.unfreeze()
@@ -291,9 +301,10 @@ def test_custom_head_is_used_and_precomputed(tmp_path):
     assert len(learn.recorder.losses) == 1
 
 
-def test_unwritable_cache_folder_is_explained(tmp_path):
+def test_unwritable_cache_folder_is_explained(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder should go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # the user cache cannot be written either
     learn = make_learner(tensor_data(), blocker)  # <path>/tmp/precompute cannot be created
     with pytest.raises(OSError, match="path='some/dir'"):
         learn.precompute = True

@@ -7,8 +7,10 @@
     learn.fit(np.array([1e-4, 1e-3, 1e-2]), 3, cycle_len=1, cycle_mult=2)  # an lr per layer group
     log_preds, y = learn.TTA()
 
-Layer groups: the body's two halves, then the head. Only `precompute`, `TTA`, `predict_image` and
-BatchNorm freezing are new here; the loop, freezing and differential lrs are the plain Learner's.
+Layer groups: the body's two halves, then the head. Only `precompute` (its state lives in one
+`Precompute` object, precompute.py), `TTA`, `predict_image`, BatchNorm freezing (the `BnFreeze`
+callback) and the channels-last layout are new here; the loop, freezing and differential lrs are
+the plain Learner's.
 """
 from __future__ import annotations
 
@@ -21,47 +23,14 @@ from PIL import Image
 from torch import nn
 
 from ..callback import Callback
-from ..layer_groups import modules_of, params_of
+from ..callbacks.bn_freeze import BnFreeze
+from ..layer_groups import params_of
 from ..learner import Learner
 from ..metrics import accuracy
 from .archs import Arch, get_arch, num_features
 from .head import TransferModel, create_head
-from .precompute import precomputed_data
-from .predict import predict_image, tta
-
-
-class BnFreeze(Callback):
-    """Keep the BatchNorm layers of frozen layer groups in eval mode while training.
-
-    Why: frozen layers were trained with ImageNet's running statistics. Updating those from a few
-    batches of new images would change what the frozen layers compute, under a head that is
-    learning to read them (fastai v1 `BnFreeze`).
-
-    `whole_body=True` (fastai 0.7's `learn.bn_freeze(True)`) keeps *every* group's BatchNorm but
-    the last (the new head) in eval mode, trainable or not. Why: after `unfreeze()`, BatchNorm in
-    train mode normalises each batch by that batch's own statistics instead of the running ones
-    the pretrained weights (and the trained head) were used to. On a small data set with images
-    like ImageNet's, that shift alone can undo much of what the head learned: the training loss
-    jumps at the first fine-tuning step. The weights and BatchNorm's scale/shift still train.
-    The price: no batch statistics keep large steps in check, so keep the lrs modest (CIFAR-10
-    at 128 px with AdamW: a top lr of 4e-3 diverged; 1.5e-3 worked in two script runs and
-    diverged in one notebook run; 1e-3 held but its training loss still rose before falling).
-    """
-
-    order = -5  # after TrainEvalCallback (-10) has put the whole model in train mode
-
-    def __init__(self, whole_body: bool = False):
-        self.whole_body = whole_body
-
-    def before_train(self):
-        groups = self.learn.layer_groups
-        for i, group in enumerate(groups):
-            params = list(params_of(group))
-            frozen = bool(params) and not any(p.requires_grad for p in params)
-            if frozen or (self.whole_body and i < len(groups) - 1):
-                for module in modules_of(group):
-                    if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                        module.eval()
+from .precompute import Precompute
+from .predict import predict_one, tta
 
 
 class ConvLearner(Learner):
@@ -80,11 +49,11 @@ class ConvLearner(Learner):
                  channels_last: bool = False):
         cbs = list(cbs) if train_bn else [BnFreeze(), *cbs]
         path = path if path is not None else getattr(data, "path", ".")
+        self.precomp = Precompute(self, data)  # first: Learner.__init__ assigns self.data
         super().__init__(model, data, loss_func=loss_func, opt_func=opt_func, metrics=metrics,
                          cbs=cbs, wd=wd, layer_groups=[*body_groups, model.head], path=path,
                          device=device)
-        self.image_data, self.train_bn, self.arch = data, train_bn, arch
-        self.precompute_dir: Optional[Path] = None
+        self.train_bn, self.arch = train_bn, arch
         self.freeze()
         if channels_last:  # before precompute, so computing the cached activations is faster too
             self.to_channels_last()
@@ -102,7 +71,7 @@ class ConvLearner(Learner):
 
         `ps`, `xtra_fc`: the default head's dropouts and hidden layers (see `create_head`);
         `custom_head` replaces it. `pretrained=False` starts from random weights.
-        `channels_last=True`: see `Learner.to_channels_last` (often much faster on the CPU).
+        `channels_last=True`: see `to_channels_last` (often much faster on the CPU).
         """
         spec = get_arch(arch)
         if custom_head is None and not getattr(data, "c", None):
@@ -131,35 +100,83 @@ class ConvLearner(Learner):
             self.add_cb(bn_cb)
         bn_cb.whole_body = do_freeze
 
+
+    def to_channels_last(self) -> "ConvLearner":
+        """Store the model's image-shaped (4-d) weights channels-last (NHWC) in memory.
+
+        Why: the CPU's convolution kernels (oneDNN) work on NHWC; with the default NCHW layout
+        every convolution converts its tensors there and back. A convolution whose weight is
+        channels-last makes its output channels-last too, so the inputs need not change. The
+        results agree to float rounding and checkpoints load across layouts; the speed-up is
+        measured in docs/benchmarks.md (fastai v2's name).
+        """
+        self.model.to(memory_format=torch.channels_last)
+        return self
+
     # ------------------------------------------------------------------ precompute
     @property
     def precompute(self) -> bool:
-        """True while the head trains on cached body activations (`learn.data` holds them)."""
-        return self.model.precomputed
+        """True while the head trains on cached body activations (see `Precompute`).
+
+        `learn.precompute = True` reads the cached features, or computes them (one pass of the
+        body over every image: minutes on a big set); `= False` goes back to the images at once.
+        """
+        return self.precomp.on
 
     @precompute.setter
     def precompute(self, value: bool) -> None:
-        if value:
-            trainable = [i for i, g in enumerate(self.layer_groups[:-1])
-                         if any(p.requires_grad for p in params_of(g))]
-            if trainable:
-                raise ValueError(f"precompute=True trains the head alone on cached activations, but "
-                                 f"layer groups {trainable} are trainable; call learn.freeze() first")
-            # Computed (or read) before anything changes: an error leaves the learner as it was.
-            self.data, self.precompute_dir = precomputed_data(
-                self.model, self.image_data, self.path / "tmp" / "precompute", self.device)
-        else:
-            self.data = self.image_data
-        self.model.precomputed = bool(value)
+        if not value:
+            self.precomp.turn_off()
+            return
+        trainable = [i for i, g in enumerate(self.layer_groups[:-1])
+                     if any(p.requires_grad for p in params_of(g))]
+        if trainable:
+            raise ValueError(f"precompute=True trains the head alone on cached activations, but "
+                             f"layer groups {trainable} are trainable; call learn.freeze() first")
+        self.precomp.turn_on()
+
+    @property
+    def data(self):
+        """What the loop trains on: the cached features while precompute is on, else the images."""
+        return self.precomp.data
+
+    @data.setter
+    def data(self, data) -> None:
+        # Learner.__init__ assigns learn.data; new data with precompute on goes through set_data.
+        if self.precomp.on:
+            raise ValueError("learn.data holds the cached features while precompute is on: use "
+                             "learn.set_data(new_data), which computes the new data's features")
+        self.precomp.image_data = data
+
+    @property
+    def image_data(self):
+        """The image data, whatever the precompute mode."""
+        return self.precomp.image_data
+
+    @property
+    def precompute_dir(self) -> Optional[Path]:
+        """The cache folder of the current features (None while precompute is off)."""
+        return self.precomp.folder
 
     def set_data(self, data) -> None:
-        """Swap in new image data (e.g. bigger images: progressive resizing), keeping the model."""
-        if self.precompute:
-            self.data, self.precompute_dir = precomputed_data(
-                self.model, data, self.path / "tmp" / "precompute", self.device)
+        """Swap in new image data (e.g. bigger images: progressive resizing), keeping the model;
+        with precompute on, its features are read or computed first."""
+        n_out = _n_outputs(self.model.head)
+        if getattr(data, "c", None) and n_out is not None and data.c != n_out:
+            raise ValueError(f"set_data: the new data has {data.c} classes but the model's head "
+                             f"outputs {n_out}; for other classes build a new learner with "
+                             f"ConvLearner.pretrained(arch, data)")
+        if self.precomp.on:
+            self.precomp.turn_on(data)
         else:
-            self.data = data
-        self.image_data = data
+            self.precomp.image_data = data
+
+    def load(self, name: str, with_opt: bool = True) -> dict:
+        """As Learner.load; with precompute on, the features are then refreshed for the loaded
+        body (its weights are part of the cache key), so they never come from another body."""
+        state = super().load(name, with_opt)
+        self.precomp.refresh()
+        return state
 
     def freeze_to(self, n: int) -> None:
         """As Learner.freeze_to, but refuses to unfreeze the body while precompute is on
@@ -171,19 +188,20 @@ class ConvLearner(Learner):
                              f"head on cached activations: set learn.precompute = False first")
         super().freeze_to(n)
 
+    def unfreeze(self) -> None:
+        """Train every layer group; turns precompute off first, as fastai 0.7 does (a body that
+        trains must see the images)."""
+        self.precompute = False
+        super().unfreeze()
+
     # ------------------------------------------------------------------ inference
     def TTA(self, n_aug: int = 4, is_test: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Test-time augmentation: `(log_preds[n_aug + 1, N, C], targets)`; see `predict.tta`."""
-        return tta(self.model, self.image_data, n_aug, is_test, self.device)
+        return tta(self, n_aug, is_test)
 
     def predict_image(self, img: Union[str, Path, Image.Image]) -> tuple[str, int, torch.Tensor]:
         """`(class_name, class_idx, probs)` for one image file or PIL image."""
-        tfms = getattr(self.image_data, "tfms", None)
-        if tfms is None:
-            raise ValueError("predict_image needs the data's transforms (data.tfms); "
-                             f"{type(self.image_data).__name__} has none")
-        return predict_image(self.model, tfms[1], getattr(self.image_data, "classes", None), img,
-                             self.device)
+        return predict_one(self, img)
 
     def export(self, path: Union[str, Path]) -> Path:
         """Write one file for inference (weights, classes, arch, head, transform); read it back
@@ -193,3 +211,9 @@ class ConvLearner(Learner):
         from .export import export_learner
 
         return export_learner(self, path)
+
+
+def _n_outputs(head: nn.Module) -> Optional[int]:
+    """The head's number of outputs: its last Linear layer's (None if it has none)."""
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    return linears[-1].out_features if linears else None

@@ -7,135 +7,234 @@ on the stored activations — seconds per epoch instead of minutes.
 A cache must never be stale. Its key is a sha256 of everything the activations depend on: the
 body's structure and weights, the transforms, the image size, and each data set's fingerprint
 (file list, sizes, mtimes, labels). Change any of them and the key changes, so a new entry is
-computed; old entries are never overwritten. Files are written atomically (temp file + rename).
+computed. Nor may it be damaged: each file holds its row count and a sha256 of its tensors, and
+a file that cannot be read, has the wrong number of rows or fails its checksum is named in a
+warning and recomputed. Files are written atomically (temp file + rename).
 
-    <learn.path>/tmp/precompute/<key>/train.pt, valid.pt, test.pt   ({"x": features, "y": targets})
+    <cache root>/<key>/train.pt, valid.pt, test.pt   {"x", "y", "rows", "sha256"}
+
+The cache root is `<learn.path>/tmp/precompute` (fastai 0.7's `tmp/` beside the data), or, when
+that cannot be written (a read-only data folder), `<user cache>/precompute/<hash of learn.path>`.
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import warnings
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from ..checkpoint import save_checkpoint
-from ..data import DataBunch
+from ..data import DataBunch, ImageClassifierData
+from ..data.download import cache_dir
 from ..distributed import is_main_process, main_process_first
-from ..torch_utils import to_device
 from .head import TransferModel
 
 SPLITS = ("train", "valid", "test")
 
 
-def precomputed_data(model: TransferModel, data, cache_root: Path, device: torch.device
-                     ) -> tuple[DataBunch, Path]:
-    """A DataBunch of cached features for `data`'s splits, computing the missing ones.
+class Precompute:
+    """All precompute state in one place: the image data, the cache folder and the cached features.
 
-    Returns the DataBunch and the cache folder. The train features come from un-augmented images.
+    A ConvLearner owns one (`learn.precomp`) and reads everything from it: `learn.data` is
+    `precomp.data` (the features while on, the images otherwise), `learn.precompute` is
+    `precomp.on`, `learn.image_data` is `precomp.image_data`. The model's `precomputed` mode
+    (run only the rest of the head) is switched here and nowhere else, so the three never
+    disagree. Turning on computes or reads the features *before* changing anything: an error
+    leaves the state as it was. Turning off does no work at all.
     """
-    folder = Path(cache_root) / cache_key(model, data)
+
+    def __init__(self, learn, image_data):
+        self.learn, self.image_data = learn, image_data
+        self.features: Optional[DataBunch] = None  # not None exactly while precompute is on
+        self.folder: Optional[Path] = None  # the cache entry the features came from
+        self.root: Optional[Path] = None  # chosen on first use: see cache_root
+
+    @property
+    def on(self) -> bool:
+        return self.features is not None
+
+    @property
+    def data(self):
+        """What the training loop reads: the cached features while on, else the images."""
+        return self.features if self.features is not None else self.image_data
+
+    def turn_on(self, image_data=None) -> None:
+        """Read, or compute (one pass of the body over every image), the features of
+        `image_data` (default: the current images), then train on them."""
+        data = self.image_data if image_data is None else image_data
+        if self.root is None:
+            self.root = cache_root(self.learn.path)
+        self.features, self.folder = feature_data(self.learn, data, self.root)
+        self.image_data = data
+        self.learn.model.precomputed = True
+
+    def turn_off(self) -> None:
+        """Back to the images (and their augmentation)."""
+        self.features, self.folder = None, None
+        self.learn.model.precomputed = False
+
+    def refresh(self) -> None:
+        """Features for the body as it is now (after `learn.load`): the key hashes its weights,
+        so a changed body reads or computes another entry. If that fails, precompute is turned
+        off before the error goes on: never train on the features of another body."""
+        if not self.on:
+            return
+        try:
+            self.turn_on()
+        except BaseException:
+            self.turn_off()
+            raise
+
+
+class ImageSplits(NamedTuple):
+    """What precompute reads from image data: an un-augmented, unshuffled loader per split, and
+    a description of the transforms for the cache key."""
+    loaders: dict[str, DataLoader]
+    tfms: str
+
+
+def image_splits(data) -> ImageSplits:
+    """The one interface precompute uses: an `ImageClassifierData` (its `make_dl` gives loaders
+    without augmentation) or a `DataBunch` (its data sets are used as they are)."""
+    if isinstance(data, ImageClassifierData):
+        present = [s for s, ds in zip(SPLITS, (data.trn_ds, data.val_ds, data.test_ds)) if ds is not None]
+        loaders = {s: data.make_dl(s, augment=False, shuffle=False) for s in present}
+        return ImageSplits(loaders, f"tfms={data.tfms!r} sz={data.sz!r}")
+    if isinstance(data, DataBunch):
+        dls = zip(SPLITS, (data.train_dl, data.valid_dl, data.test_dl))
+        loaders = {s: DataLoader(dl.dataset, batch_size=dl.batch_size or 64, shuffle=False,
+                                 collate_fn=dl.collate_fn) for s, dl in dls if dl is not None}
+        return ImageSplits(loaders, "DataBunch")
+    raise TypeError(f"precompute=True needs an ImageClassifierData or a DataBunch (it must know "
+                    f"each split's un-augmented images); got {type(data).__name__}. Wrap your "
+                    f"loaders in DataBunch(train_dl, valid_dl), or use precompute=False.")
+
+
+def feature_data(learn, data, root: Path) -> tuple[DataBunch, Path]:
+    """A DataBunch of cached features for `data`'s splits, computing missing or damaged files.
+
+    Returns it and the cache folder. Features come from `learn.get_preds` with the body as the
+    forward function: the same inference loop as predictions, TTA and predict_image.
+    """
+    splits = image_splits(data)
+    folder = Path(root) / cache_key(learn.model, splits)
     arrays = {}
     # Under DDP (minifast/distributed.py) rank 0 computes and caches first, then the other ranks
     # read the cache. Before the process group starts, each rank computes; only rank 0 writes.
     with main_process_first():
-        for split in SPLITS:
-            dl = plain_dl(data, split)
-            if dl is None:
-                continue
+        for split, dl in splits.loaders.items():
             file = folder / f"{split}.pt"
-            if file.is_file():
-                arrays[split] = torch.load(file, map_location="cpu", weights_only=True)
-            else:
-                x, y = compute_features(model, dl, device)
+            arrays[split] = read_features(file, len(dl.dataset))
+            if arrays[split] is None:
+                x, y = learn.get_preds(dl, activation=_identity, forward=learn.model.features)
                 arrays[split] = {"x": x, "y": y}
                 if is_main_process():
-                    _save(arrays[split], file)
-    train_dl = data.train_dl
+                    write_features(arrays[split], file)
     bunch = DataBunch(
-        _feature_dl(arrays["train"], train_dl, shuffle=isinstance(train_dl.sampler, RandomSampler)),
+        _feature_dl(arrays["train"], data.train_dl, shuffle=isinstance(data.train_dl.sampler, RandomSampler)),
         _feature_dl(arrays["valid"], data.valid_dl, shuffle=False),
         _feature_dl(arrays["test"], data.test_dl, shuffle=False) if "test" in arrays else None,
-        classes=getattr(data, "classes", None))
+        classes=data.classes)
     return bunch, folder
 
 
-def compute_features(model: TransferModel, dl: DataLoader, device: torch.device
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`model.features` of every batch of `dl`, in eval mode, gathered on the CPU."""
-    was_training = model.training
-    model.eval()
-    xs, ys = [], []
-    try:
-        with torch.no_grad():
-            for xb, yb in dl:
-                xs.append(model.features(to_device(xb, device)).float().cpu())
-                ys.append(yb.cpu() if isinstance(yb, torch.Tensor) else torch.as_tensor(yb))
-    finally:
-        model.train(was_training)
-    return torch.cat(xs), torch.cat(ys)
-
-
-def cache_key(model: TransferModel, data) -> str:
-    """sha256 of all the activations depend on: body structure and weights, transforms, size, data."""
+def cache_key(model: TransferModel, splits: ImageSplits) -> str:
+    """sha256 of all the activations depend on: body structure and weights, transforms, data."""
     h = hashlib.sha256()
     h.update(repr(model.body).encode())
     h.update(repr(model.head[: model.n_cached]).encode())
     for name, tensor in model.body.state_dict().items():
         h.update(name.encode())
-        h.update(_tensor_bytes(tensor))
-    h.update(f"tfms={getattr(data, 'tfms', None)!r} sz={getattr(data, 'sz', None)!r}".encode())
+        h.update(_byte_view(tensor))
+    h.update(splits.tfms.encode())
     for split in SPLITS:
-        ds = dataset_of(data, split)
         h.update(f"|{split}:".encode())
-        if ds is not None:
-            h.update(dataset_fingerprint(ds, split))
+        if split in splits.loaders:
+            h.update(dataset_fingerprint(splits.loaders[split].dataset, split))
     return h.hexdigest()[:32]
 
 
-def dataset_of(data, split: str):
-    """The data set behind a split: ImageClassifierData's `trn_ds`/`val_ds`/`test_ds`, or a
-    DataBunch's `train_dl.dataset`/..."""
-    name = {"train": "trn_ds", "valid": "val_ds", "test": "test_ds"}[split]
-    if hasattr(data, name):
-        return getattr(data, name)
-    dl = getattr(data, f"{split}_dl", None)
-    return None if dl is None else dl.dataset
-
-
 def dataset_fingerprint(ds, split: str) -> bytes:
-    """Bytes that change when the data set's items or labels change."""
+    """Bytes that change when the data set's items or labels change: its `fingerprint()`
+    (FilesDataset, ArraysDataset, your own), or a TensorDataset's tensors."""
     if hasattr(ds, "fingerprint"):
-        labels = getattr(ds, "y", None)
-        label_bytes = b"" if labels is None else np.ascontiguousarray(np.asarray(labels)).tobytes()
-        return str(ds.fingerprint()).encode() + label_bytes
+        return str(ds.fingerprint()).encode()
     if isinstance(ds, TensorDataset):
-        return b"".join(_tensor_bytes(t) for t in ds.tensors)
+        return tensors_sha256(*ds.tensors).encode()
     raise ValueError(f"precompute=True cannot tell when the {split} data set ({type(ds).__name__}) "
                      f"changes, so it cannot cache it safely. Use ImageClassifierData or a "
                      f"TensorDataset, give the data set a fingerprint() method, or precompute=False.")
 
 
-def plain_dl(data, split: str) -> Optional[DataLoader]:
-    """An un-augmented, unshuffled DataLoader over a split (None when the split is absent)."""
-    if hasattr(data, "make_dl"):
-        if dataset_of(data, split) is None:
-            return None
-        return data.make_dl(split, augment=False, shuffle=False)
-    dl = getattr(data, f"{split}_dl", None)
-    if dl is None or split != "train":
-        return dl
-    return DataLoader(dl.dataset, batch_size=dl.batch_size, shuffle=False)
+def cache_root(path: Path) -> Path:
+    """`<path>/tmp/precompute`, or the user cache when `path` cannot be written (a read-only
+    data folder: fastai 0.7 would fail there), with a one-line message saying where."""
+    local = Path(path) / "tmp" / "precompute"
+    if writable(local):
+        return local
+    digest = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:16]
+    fallback = cache_dir() / "precompute" / digest
+    print(f"precompute: {path} is not writable; caching the features in {fallback}")
+    return fallback
 
 
-def _save(arrays: dict, file: Path) -> None:
+def writable(folder: Path) -> bool:
+    """True if `folder`, or else the nearest folder above it that exists, can be written."""
+    for p in (folder, *folder.parents):
+        if p.exists():
+            return p.is_dir() and os.access(p, os.W_OK)
+    return False
+
+
+def read_features(file: Path, rows: int) -> Optional[dict]:
+    """`{"x", "y"}` from `file`, or None when it is missing or damaged (with a warning naming
+    it): unreadable, not `rows` rows, or a checksum that does not match its tensors."""
+    if not file.is_file():
+        return None
     try:
-        save_checkpoint(arrays, file)  # atomic: a crash leaves no half-written file
+        saved = torch.load(file, map_location="cpu", weights_only=True)
+        problem = _damage(saved, rows)
+    except Exception as e:  # noqa: BLE001 - truncated/empty files raise many kinds of errors
+        problem = f"cannot be read ({type(e).__name__}: {str(e)[:80]})"
+    if problem:
+        warnings.warn(f"precompute cache {file} {problem}; recomputing it", stacklevel=3)
+        return None
+    return {"x": saved["x"], "y": saved["y"]}
+
+
+def _damage(saved, rows: int) -> Optional[str]:
+    """Why a loaded cache file cannot be used, or None."""
+    if not isinstance(saved, dict) or not {"x", "y", "rows", "sha256"} <= saved.keys():
+        return "is not a feature file of this minifast version"
+    x, y = saved["x"], saved["y"]
+    if saved["rows"] != rows or len(x) != rows or len(y) != rows:
+        return f"has {len(x)} rows where the data set has {rows}"
+    if saved["sha256"] != tensors_sha256(x, y):
+        return "fails its sha256 check (corrupted bytes)"
+    return None
+
+
+def write_features(arrays: dict, file: Path) -> None:
+    x, y = arrays["x"], arrays["y"]
+    record = {"x": x, "y": y, "rows": len(x), "sha256": tensors_sha256(x, y)}
+    try:
+        save_checkpoint(record, file)  # atomic: a crash leaves no half-written file
     except OSError as e:
         raise OSError(f"cannot write the precompute cache {file} ({e.strerror or e}); give the "
                       f"learner a writable folder: ConvLearner.pretrained(..., path='some/dir')") from e
+
+
+def tensors_sha256(*tensors: torch.Tensor) -> str:
+    """sha256 of the tensors' dtypes, shapes and bytes."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(_byte_view(t))
+    return h.hexdigest()
 
 
 def _feature_dl(arrays: dict, like: Optional[DataLoader], shuffle: bool) -> DataLoader:
@@ -147,6 +246,10 @@ def _feature_dl(arrays: dict, like: Optional[DataLoader], shuffle: bool) -> Data
                       drop_last=drop_last, generator=generator)
 
 
-def _tensor_bytes(t: torch.Tensor) -> bytes:
-    # A byte view works for every dtype (numpy has no bfloat16).
-    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+def _identity(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
+def _byte_view(t: torch.Tensor):
+    # A uint8 numpy view, no copy: works for every dtype (numpy has no bfloat16).
+    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()

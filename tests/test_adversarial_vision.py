@@ -1,0 +1,252 @@
+"""Vision under attack: stale or damaged precompute caches, read-only data folders, bad images,
+and API calls in the wrong state. Each test names what used to go wrong (issues 15 and 16)."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from minifast import ConvLearner, efficientnet_lite0
+from minifast.data import BadImageError, ImageClassifierData, tfms_from_model, transforms_side_on
+from minifast.vision import precompute as precompute_module
+from minifast.vision.precompute import cache_root, write_features, writable
+from tests.test_vision_learner import make_learner, tensor_data
+
+
+def features(learn) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cached validation features and the ones the current body computes."""
+    cached = learn.data.valid_dl.dataset.tensors[0]
+    fresh, _ = learn.get_preds(learn.image_data.valid_dl, activation=lambda t: t,
+                               forward=learn.model.features)
+    return cached, fresh
+
+
+def array_data(tmp_path: Path, aug: bool = True, n: int = 8) -> ImageClassifierData:
+    rng = np.random.RandomState(0)
+    x, y = rng.randint(0, 255, (n, 40, 40, 3)).astype(np.uint8), np.arange(n) % 2
+    tfms = tfms_from_model(efficientnet_lite0, 32, aug_tfms=transforms_side_on if aug else None)
+    return ImageClassifierData.from_arrays(tmp_path / "arrays", (x, y), (x[:4], y[:4]), bs=4,
+                                           tfms=tfms, classes=["a", "b"], num_workers=0)
+
+
+# ---------------------------------------------------------------- stale features (16.2)
+def test_load_with_precompute_on_refreshes_the_features(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    other = make_learner(tensor_data(), tmp_path)
+    with torch.no_grad():
+        for p in other.model.body.parameters():
+            p.mul_(1.05)  # another body: what fine-tuning elsewhere would give
+    other.save("changed")
+    old_dir = learn.precompute_dir
+    learn.load("changed")
+    assert learn.precompute is True and learn.precompute_dir != old_dir
+    cached, fresh = features(learn)
+    assert torch.allclose(cached, fresh, atol=1e-5)
+    probs_cached, _ = learn.get_preds()
+    learn.precompute = False
+    probs_images, _ = learn.get_preds()
+    assert torch.allclose(probs_cached, probs_images, atol=1e-5)
+
+
+def test_a_failed_refresh_turns_precompute_off(tmp_path, monkeypatch):
+    learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    learn.save("same")
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(precompute_module, "feature_data", broken)
+    with pytest.raises(OSError, match="disk full"):
+        learn.load("same")
+    assert learn.precompute is False and learn.model.precomputed is False
+    assert learn.data is learn.image_data
+
+
+# ---------------------------------------------------------------- damaged cache files (16.2)
+def damage_and_reload(tmp_path, damage) -> tuple[ConvLearner, list, torch.Tensor]:
+    first = make_learner(tensor_data(), tmp_path, precompute=True)
+    file = first.precompute_dir / "valid.pt"
+    original = first.data.valid_dl.dataset.tensors[0].clone()
+    damage(file, first)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        second = make_learner(tensor_data(), tmp_path, precompute=True)
+    messages = [str(w.message) for w in caught if "precompute cache" in str(w.message)]
+    assert second.precompute_dir == first.precompute_dir
+    assert all(str(file) in m for m in messages)
+    return second, messages, original
+
+
+def truncate(file: Path, _):
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+
+
+def empty(file: Path, _):
+    file.write_bytes(b"")
+
+
+def flip_one_feature_byte(file: Path, learn):
+    raw = bytearray(file.read_bytes())
+    last_row = learn.data.valid_dl.dataset.tensors[0][-1].numpy().tobytes()  # 10 kB: unique
+    at = raw.find(last_row)
+    assert at > 0  # the tensor bytes are stored as they are: find them
+    raw[at + len(last_row) // 2] ^= 0x40
+    file.write_bytes(bytes(raw))
+
+
+def wrong_rows(file: Path, learn):
+    ds = learn.data.valid_dl.dataset
+    write_features({"x": ds.tensors[0][:2], "y": ds.tensors[1][:2]}, file)  # valid file, 2 rows
+
+
+def old_format(file: Path, learn):
+    ds = learn.data.valid_dl.dataset
+    torch.save({"x": ds.tensors[0] + 1, "y": ds.tensors[1]}, file)  # no rows, no checksum
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (truncate, "cannot be read"), (empty, "cannot be read"), (flip_one_feature_byte, "sha256"),
+    (wrong_rows, "has 2 rows where the data set has 4"), (old_format, "not a feature file")])
+def test_a_damaged_cache_file_is_named_and_recomputed(tmp_path, damage, reason):
+    second, messages, original = damage_and_reload(tmp_path, damage)
+    assert len(messages) == 1 and reason in messages[0]
+    assert torch.allclose(second.data.valid_dl.dataset.tensors[0], original, atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the recomputed file is whole again: no warning
+        third = make_learner(tensor_data(), tmp_path, precompute=True)
+    assert torch.equal(third.data.valid_dl.dataset.tensors[0], second.data.valid_dl.dataset.tensors[0])
+
+
+# ---------------------------------------------------------------- read-only data folder (16)
+def test_read_only_folder_falls_back_to_the_user_cache(tmp_path, monkeypatch, capsys):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user_cache"))
+    real_access = precompute_module.os.access
+    monkeypatch.setattr(precompute_module.os, "access",  # as on a read-only mount (root ignores chmod)
+                        lambda p, mode: False if Path(p) == data_dir else real_access(p, mode))
+    learn = make_learner(tensor_data(), data_dir, precompute=True)
+    assert learn.precompute_dir.parent.parent == tmp_path / "user_cache" / "minifast" / "precompute"
+    assert (learn.precompute_dir / "valid.pt").is_file() and not (data_dir / "tmp").exists()
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and f"{data_dir} is not writable" in out
+
+
+def test_cache_root_chooser(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
+    assert cache_root(tmp_path) == tmp_path / "tmp" / "precompute"  # not there yet: parent writable
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    assert not writable(a_file / "tmp" / "precompute")
+    fallback = cache_root(a_file)
+    assert fallback.parent == tmp_path / "c" / "minifast" / "precompute"
+    other = tmp_path / "other"
+    other.write_text("y")
+    assert cache_root(a_file) == fallback and cache_root(other) != fallback  # one folder per path
+
+
+# ---------------------------------------------------------------- the precompute state
+def test_precompute_off_does_no_work(tmp_path, monkeypatch):
+    learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    calls = []
+    learn.model.body.register_forward_hook(lambda *a: calls.append(1))
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("precompute = False read a file"))
+    learn.precompute = False
+    assert calls == [] and learn.precompute_dir is None and learn.data is learn.image_data
+
+
+def test_assigning_data_with_precompute_on_is_refused(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    features_data = learn.data
+    with pytest.raises(ValueError, match="set_data"):
+        learn.data = tensor_data(seed=1)
+    assert learn.data is features_data
+
+
+def test_set_data_with_another_number_of_classes_is_refused(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    before = learn.data
+    two = tensor_data(y=torch.arange(8) % 2)
+    two.classes = ["a", "b"]
+    with pytest.raises(ValueError, match="2 classes but the model's head outputs 3"):
+        learn.set_data(two)
+    assert learn.data is before and learn.precompute
+
+
+def test_set_data_with_precompute_on_uses_the_new_images(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    new = tensor_data(seed=1)
+    learn.set_data(new)
+    assert learn.image_data is new
+    cached, fresh = features(learn)
+    assert torch.allclose(cached, fresh, atol=1e-5)
+
+
+def test_precompute_on_data_it_cannot_read_is_refused_by_type(tmp_path):
+    data = tensor_data()
+    plain = SimpleNamespace(train_dl=data.train_dl, valid_dl=data.valid_dl, test_dl=None,
+                            classes=["a", "b", "c"], c=3, path=tmp_path)
+    learn = make_learner(plain, tmp_path)
+    with pytest.raises(TypeError, match="ImageClassifierData or a DataBunch.*SimpleNamespace"):
+        learn.precompute = True
+    assert learn.precompute is False and learn.data is plain
+
+
+# ---------------------------------------------------------------- TTA and predict_image
+@pytest.fixture
+def image_learner(tmp_path):
+    torch.manual_seed(0)
+    return ConvLearner.pretrained(efficientnet_lite0, array_data(tmp_path), path=tmp_path / "w",
+                                  device="cpu")
+
+
+def test_tta_test_set_missing_is_explained(image_learner):
+    with pytest.raises(ValueError, match="no test set"):
+        image_learner.TTA(is_test=True)
+
+
+def test_tta_without_augmentation_warns(tmp_path):
+    torch.manual_seed(0)
+    learn = ConvLearner.pretrained(efficientnet_lite0, array_data(tmp_path, aug=False),
+                                   path=tmp_path / "w", device="cpu")
+    with pytest.warns(UserWarning, match="no randomness"):
+        log_preds, _ = learn.TTA(n_aug=2)
+    assert np.array_equal(log_preds[1], log_preds[0])
+
+
+def test_tta_with_precompute_on_matches_off(image_learner):
+    plain = image_learner.TTA(n_aug=0)[0]
+    image_learner.precompute = True
+    assert np.allclose(image_learner.TTA(n_aug=0)[0], plain, atol=1e-5)
+    assert image_learner.precompute  # TTA left the mode as it was
+
+
+def test_predict_image_on_a_truncated_file_names_it(image_learner, tmp_path):
+    from PIL import Image
+
+    good = tmp_path / "good.jpg"
+    Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(good)
+    bad = tmp_path / "truncated.jpg"
+    bad.write_bytes(good.read_bytes()[:200])
+    assert image_learner.predict_image(good)[0] in ("a", "b")
+    with pytest.raises(BadImageError, match="truncated.jpg"):
+        image_learner.predict_image(bad)
+    empty_file = tmp_path / "empty.png"
+    empty_file.write_bytes(b"")
+    with pytest.raises(BadImageError, match="empty.png"):
+        image_learner.predict_image(empty_file)
+
+
+def test_predict_image_on_tensor_data_is_explained(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path)
+    with pytest.raises(ValueError, match="predict_image needs the data's transforms"):
+        learn.predict_image(tmp_path / "x.jpg")
+
+
+def test_tta_on_tensor_data_is_explained(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path)
+    with pytest.raises(ValueError, match="TTA needs image data"):
+        learn.TTA()
