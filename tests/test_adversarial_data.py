@@ -6,7 +6,6 @@ every kind (our own adversarial cases). Every test builds its few tiny files in 
 """
 from __future__ import annotations
 
-import io
 import os
 import random
 import signal
@@ -14,7 +13,6 @@ import stat
 import struct
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -306,8 +304,10 @@ def test_a_download_killed_with_sigkill_is_cleaned_by_the_next_one(tmp_path):
     src = tmp_path / "a.txt"
     src.write_bytes(b"hello")
     cache = tmp_path / "cache"
-    script = (f"import time; from pathlib import Path; from minifast.data.download import Resource, download\n"
-              f"def fetch(url, dest):\n    dest.write_bytes(b'half'); print('fetching', flush=True); time.sleep(60)\n"
+    script = ("import time\nfrom pathlib import Path\n"
+              "from minifast.data.download import Resource, download\n"
+              "def fetch(url, dest):\n"
+              "    dest.write_bytes(b'half'); print('fetching', flush=True); time.sleep(60)\n"
               f"download([Resource('file:///a.txt', '0' * 64)], Path({str(cache / 'set')!r}), fetch)\n")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -334,7 +334,8 @@ def test_a_read_only_data_folder_loads_and_nothing_is_written_in_it(tmp_path, mo
     root = tmp_path / "data"
     make_class_folders(root / "pets", {"cat": 4, "dog": 4})
     csv_folder(root / "kaggle")
-    write_csv(root / "kaggle" / "labels.csv", "id,label\n" + "".join(f"im{i},{'ab'[i % 2]}\n" for i in range(6)))
+    rows = "".join(f"im{i},{'ab'[i % 2]}\n" for i in range(6))
+    write_csv(root / "kaggle" / "labels.csv", "id,label\n" + rows)
     phone_photo(root / "pets" / "cat" / "phone.jpg")
     (root / "pets" / "dog" / "broken.jpg").write_bytes(b"")
     before = _listing(root)
