@@ -4,6 +4,8 @@ import copy
 import functools
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -11,7 +13,7 @@ import torch
 
 from minifast import Callback
 from minifast.interrupt import InterruptGuard
-from tests.conftest import synth_learner
+from tests.conftest import REPO, synth_learner
 
 SGD_MOM = functools.partial(torch.optim.SGD, momentum=0.9)
 
@@ -225,3 +227,44 @@ def test_a_second_ctrl_c_does_not_cut_the_lr_finder_restore_in_half():
         learn.lr_find(num_it=20)
     for k, v in learn.model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+# ---------------------------------------------------------------------- Ctrl-C to the process group
+GROUP_SIGINT = """
+import os, signal, sys, time
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+from minifast import Callback, DataBunch, Learner
+from minifast.data.loaders import make_loader
+
+class CtrlC(Callback):  # a terminal's Ctrl-C / Jupyter's interrupt: SIGINT to the whole group
+    def before_batch(self):
+        if self.learn.training and (self.learn.epoch, self.learn.iter) == (1, 3):
+            os.killpg(os.getpgid(0), signal.SIGINT)
+            time.sleep(0.5)  # the workers receive it too
+
+x = torch.randn(320, 4)
+ds = TensorDataset(x, x.sum(1, keepdim=True))
+train, valid = make_loader(ds, 16, num_workers=2), make_loader(ds, 16, num_workers=2)
+assert train.persistent_workers and valid.persistent_workers
+learn = Learner(nn.Linear(4, 1), DataBunch(train, valid), loss_func=nn.MSELoss(), metrics=[],
+                device="cpu")
+try:
+    with learn.silent():
+        learn.fit(0.01, 3, cbs=[CtrlC()])
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+time.sleep(0.5)
+with learn.silent():
+    learn.fit(0.01, 2)  # the same learn, the same loaders (a half-consumed train iterator)
+preds, targs = learn.get_preds()
+print("ok", len(learn.recorder.values), tuple(preds.shape), flush=True)
+"""
+
+
+def test_a_process_group_sigint_leaves_persistent_workers_alive(tmp_path):
+    """Issue 16 item 1: after Ctrl-C with DataLoader workers, fit and get_preds work again."""
+    proc = subprocess.run([sys.executable, "-c", GROUP_SIGINT], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, start_new_session=True)  # its own group
+    assert proc.stdout.split("\n")[:2] == ["interrupted", "ok 2 (320, 1)"], proc.stderr[-2000:]

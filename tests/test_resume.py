@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from minifast import Callback, DataBunch, EarlyStopping, Learner, SaveModel, set_seed
 from minifast.checkpoint import read_checkpoint, save_checkpoint
+from minifast.data.loaders import make_loader
 from tests.conftest import synth_learner
 
 
@@ -295,3 +296,31 @@ def test_early_stopping_and_save_model_state_survive_a_resume(tmp_path):
     assert all(torch.equal(best["model"][k], v) for k, v in best_full["model"].items())
     for p, q in zip(resumed.model.parameters(), full.model.parameters()):
         assert torch.equal(p, q)  # EarlyStopping restored the same best weights (epoch 3's)
+
+
+# ---------------------------------------------------------------------- resume with DataLoader workers
+class FixedLine(NoisyLine):
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+def worker_learner(path) -> Learner:
+    """make_loader with 2 workers: augmentations drawn in the workers (NumPy, random, torch)."""
+    set_seed(0)
+    model = nn.Sequential(nn.Linear(1, 16), nn.Dropout(0.2), nn.ReLU(), nn.Linear(16, 1))
+    data = DataBunch(make_loader(NoisyLine(64), 16, shuffle=True, num_workers=2),
+                     make_loader(FixedLine(32), 16, num_workers=2))
+    return Learner(model, data, loss_func=nn.MSELoss(), metrics=[], device="cpu", path=path)
+
+
+def test_resume_with_dataloader_workers_is_exact(tmp_path):
+    """Issue 16 item 5: persistent workers carried their generators across epochs."""
+    full = worker_learner(tmp_path)
+    assert full.data.valid_dl.persistent_workers and not full.data.train_dl.persistent_workers
+    fit(full, "one_cycle", 3, cbs=[SaveModel(every_epoch=True, name="ep")])
+    resumed = worker_learner(tmp_path)
+    fit(resumed, "one_cycle", 3, resume="ep_0")
+    assert losses(resumed) == losses(full)[4:]
+    assert resumed.recorder.metric("valid_loss") == full.recorder.metric("valid_loss")[1:]
+    for p, q in zip(resumed.model.parameters(), full.model.parameters()):
+        assert torch.equal(p, q)
