@@ -6,7 +6,7 @@ Figures and what they mean: docs/data.md ("DataLoaders").
 import sys
 import time
 
-from minifast.data.datasets import pokemon_data
+from minifast.data.course_datasets import pokemon_data
 
 
 def time_epochs(num_workers: int, n_epochs: int = 2, sz: int = 128, bs: int = 64) -> list[float]:

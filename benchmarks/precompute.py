@@ -73,7 +73,7 @@ def make_data(sz: int, bs: int, smoke: bool, work: Path):
         from time_to_accuracy import smoke_image_folder
         folder = smoke_image_folder(work / "images")
     else:
-        from minifast.data.datasets import get_dataset
+        from minifast.data.course_datasets import get_dataset
         folder = get_dataset("pokemon")
     tfms = tfms_from_model(efficientnet_lite0, sz, aug_tfms=transforms_side_on, max_zoom=1.1)
     return ImageClassifierData.from_folder(folder, bs=bs, tfms=tfms, valid_pct=0.2, seed=42)

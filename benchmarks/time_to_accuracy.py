@@ -89,7 +89,7 @@ def mnist_arrays(smoke: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
         from minifast.data.samples import load_mnist_sample
         x_trn, y_trn, x_val, y_val = load_mnist_sample()
         return x_trn[:512], y_trn[:512], x_val[:256], y_val[:256]
-    from minifast.data.datasets import get_dataset, load_mnist
+    from minifast.data.course_datasets import get_dataset, load_mnist
     return load_mnist(get_dataset("mnist"))
 
 
@@ -131,7 +131,7 @@ def smoke_image_folder(root: Path) -> Path:
 def run_pokemon(epochs: int, max_lr: float, bs: int, sz: int, target: float, seed: int,
                 smoke: bool) -> dict:
     from minifast import ConvLearner, ImageClassifierData, efficientnet_lite0, tfms_from_model
-    from minifast.data.datasets import get_dataset
+    from minifast.data.course_datasets import get_dataset
 
     work = Path(tempfile.mkdtemp(prefix="minifast_tta_"))  # a cold precompute cache
     start = time.perf_counter()

@@ -542,7 +542,7 @@ def _mnist_like(folder: Path, payload: bytes) -> Path:
 
 
 def test_idx_files_that_are_cut_short_are_named(tmp_path):
-    from minifast.data.datasets import read_idx
+    from minifast.data.course_datasets import read_idx
     header = bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") * 2
     good = _mnist_like(tmp_path / "ok", header + bytes(18))
     assert read_idx(good).shape == (2, 3, 3)
@@ -561,7 +561,7 @@ def test_idx_files_that_are_cut_short_are_named(tmp_path):
 def test_a_cifar_pickle_that_would_run_code_is_refused(tmp_path):
     import pickle
 
-    from minifast.data.datasets import read_cifar_pickle
+    from minifast.data.course_datasets import read_cifar_pickle
 
     class Evil:
         def __reduce__(self):
@@ -579,7 +579,7 @@ def test_a_cifar_pickle_that_would_run_code_is_refused(tmp_path):
 
 
 def test_a_malformed_manifest_line_is_named(tmp_path):
-    from minifast.data.datasets import verify_dataset
+    from minifast.data.course_datasets import verify_dataset
     (tmp_path / "a.txt").write_text("x")
     (tmp_path / "MANIFEST.sha256").write_text(f"{file_hash(tmp_path / 'a.txt')}  a.txt\n\nGARBAGE\n")
     with pytest.raises(ValueError, match=r"MANIFEST.sha256 line 3: expected '<sha256>  <file>'"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from minifast.data import ImageClassifierData, open_image
-from minifast.data.datasets import (
+from minifast.data.course_datasets import (
     cifar10_data,
     dogbreeds_data,
     load_cifar10,

@@ -8,8 +8,8 @@ from .augment import (
     transforms_side_on,
     transforms_top_down,
 )
-from .core import DataBunch
-from .datasets import cifar10_data, dogbreeds_data, get_dataset, mnist_data, pokemon_data
+from .databunch import DataBunch
+from .course_datasets import cifar10_data, dogbreeds_data, get_dataset, mnist_data, pokemon_data
 from .images import BadImageError, BadImageWarning, open_image
 from .labels import EmptyClassWarning
 from .split import get_cv_idxs, split_by_pct
@@ -19,7 +19,7 @@ from .transforms import (
     tfms_from_model,
     tfms_from_stats,
 )
-from .vision import ImageClassifierData
+from .image_classifier_data import ImageClassifierData
 
 __all__ = [
     "DataBunch", "ImageClassifierData", "ImageTransforms", "tfms_from_model", "tfms_from_stats",

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from .core import DataBunch
+from .databunch import DataBunch
 
 SAMPLE_PATH = Path(__file__).resolve().parent / "samples" / "mnist_sample.npz"
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the full training set's pixel statistics

@@ -35,7 +35,7 @@ from torch import nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from minifast import *
-from minifast.data.datasets import get_dataset, load_cifar10, CIFAR10_STATS
+from minifast.data.course_datasets import get_dataset, load_cifar10, CIFAR10_STATS
 
 set_seed(42)
 WORK = Path('work/cifar10')          # models/ and cached activations go here, not into the data folder

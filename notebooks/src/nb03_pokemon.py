@@ -31,7 +31,7 @@ import torch
 import matplotlib.pyplot as plt
 from PIL import Image
 from minifast import *
-from minifast.data.datasets import get_dataset
+from minifast.data.course_datasets import get_dataset
 
 set_seed(42)
 WORK = Path('work/pokemon')          # models/ and cached activations go here, not into the data folder

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import matplotlib.pyplot as plt
 from minifast import *
-from minifast.data.datasets import get_dataset
+from minifast.data.course_datasets import get_dataset
 
 set_seed(42)
 WORK = Path('work/dogbreeds')       # models/ and cached activations go here, not into the data folder

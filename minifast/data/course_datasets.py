@@ -21,7 +21,7 @@ from .download import Fetch, Resource, cache_dir, download, file_hash
 from .labels import read_labels_csv
 from .split import get_cv_idxs
 from .transforms import IMAGENET_STATS, tfms_from_stats
-from .vision import ImageClassifierData
+from .image_classifier_data import ImageClassifierData
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # torchvision's mirror
 RESOURCES: dict[str, list[Resource]] = {
