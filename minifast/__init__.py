@@ -56,6 +56,7 @@ __all__ += ["GradientClipping", "CSVLogger", "TerminateOnNaN", "MixedPrecision",
 from .data import (
     BadImageError,
     BadImageWarning,
+    EmptyClassWarning,
     ImageClassifierData,
     cifar10_data,
     dogbreeds_data,
@@ -78,7 +79,8 @@ from .data import (
 
 __all__ += ["RandomRotate", "RandomLighting", "RandomFlip", "RandomDihedral", "ImageClassifierData", "tfms_from_model", "tfms_from_stats", "transforms_basic",
             "transforms_side_on", "transforms_top_down", "get_cv_idxs", "split_by_pct",
-            "open_image", "BadImageError", "BadImageWarning", "get_dataset", "mnist_data",
+            "open_image", "BadImageError", "BadImageWarning", "EmptyClassWarning", "get_dataset",
+            "mnist_data",
             "cifar10_data", "pokemon_data", "dogbreeds_data"]
 # --- transfer learning (vision/)
 from .vision.archs import (
