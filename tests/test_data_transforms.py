@@ -14,7 +14,7 @@ from minifast.data import (
     transforms_side_on,
     transforms_top_down,
 )
-from minifast.data.transforms import dihedral
+from minifast.data.augment import dihedral
 
 STATS = ((0.5, 0.4, 0.3), (0.2, 0.25, 0.5))
 

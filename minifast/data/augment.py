@@ -63,9 +63,19 @@ class RandomDihedral(Augmentation):
     """One of the 8 flips/rotations of the square at random: right for top-down images."""
 
     def build(self) -> Callable:
-        from .transforms import dihedral
-
         return dihedral()
+
+
+def dihedral() -> Callable:
+    """A random element of the dihedral group D4 (8 flips/rotations by multiples of 90 degrees).
+
+    Horizontal flip x vertical flip x (0 or 90 degrees) gives all 8, each with probability 1/8.
+    `expand=True` makes Pillow rotate by an exact transpose, also for non-square images.
+    """
+    from torchvision.transforms import v2
+
+    return v2.Compose([v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
+                       v2.RandomApply([v2.RandomRotation((90, 90), expand=True)], p=0.5)])
 
 
 def build_augmentations(aug_tfms) -> list[Callable]:

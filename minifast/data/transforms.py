@@ -25,18 +25,6 @@ Stats = tuple[Sequence[float], Sequence[float]]
 IMAGENET_STATS: Stats = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
-def dihedral() -> Callable:
-    """A random element of the dihedral group D4 (8 flips/rotations by multiples of 90 degrees).
-
-    Horizontal flip x vertical flip x (0 or 90 degrees) gives all 8, each with probability 1/8.
-    `expand=True` makes Pillow rotate by an exact transpose, also for non-square images.
-    """
-    from torchvision.transforms import v2
-
-    return v2.Compose([v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
-                       v2.RandomApply([v2.RandomRotation((90, 90), expand=True)], p=0.5)])
-
-
 class ImageTransforms:
     """A PIL RGB image -> a normalised float tensor [3, sz, sz]; knows its `sz` and stats.
 
