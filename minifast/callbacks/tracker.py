@@ -13,6 +13,7 @@ from typing import Optional
 
 from ..callback import Callback, CancelFitException
 from ..distributed import is_main_process, unwrap_model
+from ..interrupt import hold_interrupts
 
 
 class TrackerCallback(Callback):
@@ -118,8 +119,11 @@ class EarlyStopping(TrackerCallback):
             raise CancelFitException()
 
     def after_fit(self):
+        # after_fit runs even when another callback's after_fit raised (learner.py); a second
+        # Ctrl-C while the weights are copied back waits until they are whole.
         if self.restore_best and self.best_state is not None:
-            unwrap_model(self.learn.model).load_state_dict(self.best_state)
+            with hold_interrupts():
+                unwrap_model(self.learn.model).load_state_dict(self.best_state)
 
 
 class SaveModel(TrackerCallback):
