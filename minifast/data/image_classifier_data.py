@@ -19,6 +19,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from torch.utils.data import DataLoader
 
+from .download import cache_dir
 from .image_datasets import ArraysDataset, FilesDataset
 from .images import list_images, scan_images
 from .labels import (check_class_counts, check_label_range, class_folders, encode_labels,
@@ -250,8 +251,6 @@ class ImageClassifierData:
     def _resize_dir(self, px: int) -> Path:
         """`<cache>/resized/<folder name>-<hash of its full path>/<px>`: never inside the data
         folder itself, which may be shared or read-only (fastai 0.7 wrote to `PATH/tmp`)."""
-        from .download import cache_dir
-
         key = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:8]
         return cache_dir() / "resized" / f"{self.path.name}-{key}" / str(px)
 
