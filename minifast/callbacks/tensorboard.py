@@ -36,9 +36,8 @@ class TensorBoardCallback(Callback):
         try:
             from torch.utils.tensorboard import SummaryWriter  # optional dependency
         except ImportError as e:
-            raise ImportError('TensorBoardCallback needs the tensorboard package, which is not '
-                              'installed: pip install -e ".[tensorboard]" (or pip install '
-                              'tensorboard)') from e
+            raise ImportError(f'TensorBoardCallback needs the tensorboard package ({e}): '
+                              'pip install -e ".[tensorboard]" (or pip install tensorboard)') from e
         if hist_every < 0:
             raise ValueError(f"TensorBoardCallback(hist_every={hist_every}): use a number of "
                              "optimiser steps between histograms, or 0 for none")
