@@ -19,16 +19,18 @@ from tests.data_fakes import make_class_folders
 SZ = 32
 
 
-@pytest.fixture
-def learn(tmp_path):
+@pytest.fixture(scope="module")
+def learn(tmp_path_factory):
     """A ConvLearner on three classes of tiny random images, its head trained a little (so the
-    weights differ from a fresh build's), in train mode as it would be after fit."""
-    make_class_folders(tmp_path / "images", {"ant": 4, "bee": 4, "cat": 4})
-    data = ImageClassifierData.from_folder(tmp_path / "images", bs=4, valid_pct=0.25, seed=0,
+    weights differ from a fresh build's), in train mode as it would be after fit. Built once for
+    this file (a few seconds); tests that change it put it back."""
+    root = tmp_path_factory.mktemp("export")
+    make_class_folders(root / "images", {"ant": 4, "bee": 4, "cat": 4})
+    data = ImageClassifierData.from_folder(root / "images", bs=4, valid_pct=0.25, seed=0,
                                            tfms=tfms_from_model(efficientnet_lite0, SZ))
     torch.manual_seed(0)
     learn = ConvLearner.pretrained(efficientnet_lite0, data, xtra_fc=[16], ps=[0.1, 0.2],
-                                   path=tmp_path / "work", device="cpu")
+                                   path=root / "work", device="cpu")
     with learn.silent():
         learn.fit(1e-2, 1)
     return learn
@@ -67,7 +69,10 @@ def test_export_from_channels_last_loads_into_a_plain_model(learn, tmp_path):
     fname = learn.data.val_ds.fnames[1]
     expected = learn.predict_image(fname)[2]
     learn.to_channels_last()
-    state = torch.load(learn.export(tmp_path / "m.pth"), weights_only=True)
+    try:
+        state = torch.load(learn.export(tmp_path / "m.pth"), weights_only=True)
+    finally:
+        learn.model.to(memory_format=torch.contiguous_format)  # the same values, plain layout
     assert all(t.is_contiguous() for t in state["model"].values())  # stored NCHW
     assert torch.allclose(load_learner(tmp_path / "m.pth").predict(fname)[2], expected, atol=1e-5)
 
@@ -81,10 +86,13 @@ def test_head_config_refuses_a_custom_head():
 def test_export_of_a_custom_head_refused_and_old_file_kept(learn, tmp_path):
     target = tmp_path / "m.pth"
     target.write_bytes(b"the previous export")
-    learn.model.head = torch.nn.Sequential(*learn.model.head[:-1], torch.nn.Linear(16, 3),
-                                           torch.nn.Softmax(dim=1))
-    with pytest.raises(ValueError, match="custom one"):
-        learn.export(target)
+    head = learn.model.head
+    learn.model.head = torch.nn.Sequential(*head[:-1], torch.nn.Linear(16, 3), torch.nn.Softmax(1))
+    try:
+        with pytest.raises(ValueError, match="custom one"):
+            learn.export(target)
+    finally:
+        learn.model.head = head
     assert target.read_bytes() == b"the previous export"
 
 
