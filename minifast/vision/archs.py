@@ -20,8 +20,8 @@ from typing import Callable, Union
 import torch
 from torch import nn
 
-Stats = tuple[tuple[float, float, float], tuple[float, float, float]]
-IMAGENET_STATS: Stats = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+from ..data.transforms import IMAGENET_STATS, Stats
+
 LITE_STATS: Stats = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # EfficientNet-Lite: (x - 0.5) / 0.5
 
 Arch = Union[str, Callable[..., nn.Module]]

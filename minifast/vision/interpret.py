@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from .conv_learner import ConvLearner
+
 
 def confusion_matrix(preds: np.ndarray, targets: np.ndarray, n_classes: int) -> np.ndarray:
     """`cm[actual, predicted]` = how many items of class `actual` were predicted `predicted`."""
@@ -93,10 +95,10 @@ class ClassificationInterpretation:
 
 
 def _image_dataset(learn):
-    """The validation images behind the learner (the image data when activations are cached)."""
-    data = getattr(learn, "image_data", learn.data)
-    ds = getattr(data, "val_ds", None)
-    return ds if ds is not None else getattr(data.valid_dl, "dataset", None)
+    """The validation images behind the learner: a ConvLearner's images even while precompute
+    is on (its `learn.data` then holds the cached features)."""
+    data = learn.image_data if isinstance(learn, ConvLearner) else learn.data
+    return data.valid_dl.dataset
 
 
 def _show_image(ds, i: int) -> np.ndarray:
