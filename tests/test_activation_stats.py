@@ -45,10 +45,10 @@ def test_values_match_a_hand_computation():
     # ReLU:   acts 1, 0, 3, 1.5    -> mean 1.375, deviations -.375, -1.375, 1.625, .125 -> var 4.6875 / 3
     expected_means = [[1.0, 1.0], [1.375, 1.375]]  # one column per training batch (2 epochs x 1)
     expected_stds = [[math.sqrt(3.5)] * 2, [math.sqrt(4.6875 / 3)] * 2]
-    torch.testing.assert_close(stats.means(), torch.tensor(expected_means))
-    torch.testing.assert_close(stats.stds(), torch.tensor(expected_stds))
+    torch.testing.assert_close(stats.stacked("mean"), torch.tensor(expected_means))
+    torch.testing.assert_close(stats.stacked("std"), torch.tensor(expected_stds))
     # |acts| in bins [0,1) [1,2) [2,3) [3,4]: Linear 1, 1.5, 3, 1.5 -> 0 3 0 1; ReLU 1, 0, 3, 1.5 -> 1 2 0 1
-    hists = stats.hists()
+    hists = stats.stacked("hist")
     assert hists.shape == (2, 4, 2)  # layers, bins, recorded batches
     assert hists[0, :, 0].tolist() == [0, 3, 0, 1] and hists[1, :, 1].tolist() == [1, 2, 0, 1]
     assert stats.dead_fraction().tolist() == [[0.0, 0.0], [0.25, 0.25]]
@@ -60,14 +60,14 @@ def test_default_modules_are_the_leaf_layers_with_parameters():
     stats = ActivationStats()
     fit(model, stats, n_epoch=1)
     assert stats.names == ["0", "2.0", "2.1", "3"]
-    assert stats.means().shape == (4, 1)
+    assert stats.stacked("mean").shape == (4, 1)
 
 
 def test_every_records_every_nth_training_batch():
     x = torch.randn(8, 2)
     stats = ActivationStats(every=3)
     fit(tiny_model(), stats, n_epoch=2, x=x, bs=2)  # 8 training batches: 0, 3, 6 recorded
-    assert stats.means().shape == (2, 3)
+    assert stats.stacked("mean").shape == (2, 3)
 
 
 class Boom(Callback):
@@ -88,12 +88,12 @@ def test_hooks_are_removed_after_fit_and_after_an_error():
         fit(model, stats, n_epoch=1, cbs=[Boom()])
     assert hook_count(model) == 0
     model(X)  # a forward pass outside fit records nothing
-    assert stats.means().shape == (2, 1)  # the batch recorded before the error
+    assert stats.stacked("mean").shape == (2, 1)  # the batch recorded before the error
 
 
 def test_reading_before_a_fit_says_what_to_do():
     with pytest.raises(ValueError, match="add it to a fit"):
-        ActivationStats().means()
+        ActivationStats().stacked("mean")
 
 
 @pytest.mark.parametrize("kwargs", [{"every": 0}, {"bins": 0}, {"hist_range": (1, 1)}])

@@ -20,17 +20,15 @@ from ..distributed import unwrap_model
 
 
 class ActivationStats(Callback):
-    """Per layer and per training batch (every `every`-th): the mean and std of the activations
-    and a histogram of their absolute values (`bins` bins over `hist_range`; values outside it
-    are not counted, as `torch.histc` does).
+    """Per layer, every `every`-th training batch: the activations' mean, std and a histogram of
+    their absolute values (`bins` over `hist_range`; values outside are not counted, as in
+    `torch.histc`). Read them with `stacked('mean' | 'std' | 'hist')`, `dead_fraction()`, plots.
 
-    `modules=None` means fastai v2's choice: the model's leaf layers that have parameters
-    (Linear, Conv, BatchNorm). To see activations after the non-linearity, as the course does,
-    pass them: `ActivationStats([m for m in model.modules() if isinstance(m, nn.ReLU)])`.
-    Hooks exist only during a fit: added in before_fit, removed in after_fit, which also runs
-    when the fit fails or is interrupted. Only the training forward pass is recorded (not
-    validation, nor another callback's own forward). The statistics stay tensors on the
-    model's device until read, so recording does not wait for the GPU.
+    `modules=None`: fastai v2's choice, the leaf layers that have parameters (Linear, Conv,
+    BatchNorm). The course looks after the non-linearity: pass `[m for m in model.modules() if
+    isinstance(m, nn.ReLU)]`. Hooks live only during a fit (removed in after_fit, which runs even
+    when the fit fails); only the model's training forward pass is recorded (not validation, nor
+    another callback's forward); values stay tensors on the device until read: no GPU sync.
     """
 
     def __init__(self, modules: Optional[Sequence[nn.Module]] = None, every: int = 1,
@@ -39,24 +37,18 @@ class ActivationStats(Callback):
             raise ValueError(f"ActivationStats(every={every}, bins={bins}, hist_range={hist_range}):"
                              " every and bins must be >= 1 and hist_range (low, high) with low < high")
         self.modules, self.every, self.bins, self.hist_range = modules, every, bins, hist_range
-        self.hooks: list = []
-        self.names: list[str] = []
-        self.records: list[dict] = []
+        self.hooks, self.names, self.records = [], [], []
 
     def before_fit(self):
         model = unwrap_model(self.learn.model)
-        modules = self.modules
-        if modules is None:
-            modules = [m for m in model.modules()
-                       if not list(m.children()) and any(True for _ in m.parameters())]
+        modules = self.modules if self.modules is not None else leaf_layers_with_params(model)
         names = {id(m): name for name, m in model.named_modules()}
         self.names = [names.get(id(m), type(m).__name__) for m in modules]
         # Per layer, one entry per recorded batch: mean, std, histogram, number of activations.
         self.records = [{"mean": [], "std": [], "hist": [], "n": []} for _ in modules]
         self.recording = False
-        self.remove_hooks()  # hooks of an earlier fit that never reached after_fit
-        for record, module in zip(self.records, modules):
-            self.hooks.append(module.register_forward_hook(self.hook_for(record)))
+        self.after_fit()  # removes the hooks of an earlier fit that never reached after_fit
+        self.hooks = [m.register_forward_hook(self.hook_for(r)) for m, r in zip(modules, self.records)]
 
     def hook_for(self, record: dict):
         """A forward hook that appends this layer's statistics to `record` (one per layer)."""
@@ -75,73 +67,77 @@ class ActivationStats(Callback):
     def after_pred(self):
         self.recording = False  # only the model's own forward pass of this batch
 
-    def remove_hooks(self):
+    def after_fit(self):
+        self.recording = False
         for hook in self.hooks:
             hook.remove()
         self.hooks = []
 
-    def after_fit(self):
-        self.recording = False
-        self.remove_hooks()
-
-    # ------------------------------------------------------------------ reading the statistics
     def stacked(self, key: str) -> torch.Tensor:
-        """`key` ('mean', 'std', 'hist') for every layer: [layers, batches] ('hist': [layers,
-        bins, batches], time along the x axis as the course draws it), on the CPU."""
+        """`key` ('mean', 'std', 'hist') for every layer, on the CPU: [layers, batches], or for
+        'hist' [layers, bins, batches] (time along the x axis, as the course draws it)."""
         if not self.records or not self.records[0][key]:
             raise ValueError("ActivationStats has recorded nothing yet: add it to a fit first")
         out = torch.stack([torch.stack(r[key]) for r in self.records]).cpu()
         return out.transpose(1, 2) if key == "hist" else out
 
-    def means(self) -> torch.Tensor:
-        return self.stacked("mean")
-
-    def stds(self) -> torch.Tensor:
-        return self.stacked("std")
-
-    def hists(self) -> torch.Tensor:
-        return self.stacked("hist")
-
     def dead_fraction(self) -> torch.Tensor:
         """[layers, batches]: fraction of all activations in the lowest bin (|a| near 0)."""
         counts = torch.tensor([r["n"] for r in self.records], dtype=torch.float32)
-        return self.hists()[:, 0, :] / counts
+        return self.stacked("hist")[:, 0, :] / counts
 
-    # ------------------------------------------------------------------ the course's plots
     def plot_stats(self, figsize=(10, 4)):
         """Mean and std of each layer's activations over the recorded batches."""
-        import matplotlib.pyplot as plt  # imported here: `import minifast` stays fast
-
-        means, stds = self.means(), self.stds()
-        fig, axs = plt.subplots(1, 2, figsize=figsize)
-        for values, ax, title in ((means, axs[0], "Means"), (stds, axs[1], "Stdevs")):
-            for name, row in zip(self.names, values):
-                ax.plot(row.numpy(), label=name)
-            ax.set_title(title)
-            ax.set_xlabel("recorded batch")
-        axs[1].legend(fontsize="small")
-        return fig
+        return plot_stats(self.names, self.stacked("mean"), self.stacked("std"), figsize)
 
     def color_dim(self, figsize=(11, 5)):
-        """'Colorful dimension': per layer, the histogram (log scale) over time; a healthy layer
-        is a smooth band, a collapsing one a bright line at the bottom (near 0)."""
-        hists = self.hists().log1p()  # log: a few huge counts would hide everything else
-        fig, axes = _grid(len(self.names), figsize)
-        for ax, name, hist in zip(axes, self.names, hists):
-            ax.imshow(hist.numpy(), origin="lower", aspect="auto")
-            ax.set_title(name, fontsize="small")
-            ax.axis("off")
-        return fig
+        """'Colorful dimension': per layer, the histogram (log scale) over time."""
+        return color_dim(self.names, self.stacked("hist"), figsize)
 
     def dead_chart(self, figsize=(11, 5)):
         """Per layer, the fraction of activations in the lowest bin: near 1 means mostly dead."""
-        dead = self.dead_fraction()
-        fig, axes = _grid(len(self.names), figsize)
-        for ax, name, row in zip(axes, self.names, dead):
-            ax.plot(row.numpy())
-            ax.set_ylim(0, 1)
-            ax.set_title(name, fontsize="small")
-        return fig
+        return dead_chart(self.names, self.dead_fraction(), figsize)
+
+
+def leaf_layers_with_params(model: nn.Module) -> list[nn.Module]:
+    """Modules with no children and at least one parameter: Linear, Conv, BatchNorm..."""
+    return [m for m in model.modules() if not list(m.children()) and any(True for _ in m.parameters())]
+
+
+# ---------------------------------------------------------------------- the course's plots
+def plot_stats(names: list[str], means: torch.Tensor, stds: torch.Tensor, figsize=(10, 4)):
+    """Two panels, means and stds [layers, batches], one line per layer."""
+    import matplotlib.pyplot as plt  # imported here: `import minifast` stays fast
+
+    fig, axs = plt.subplots(1, 2, figsize=figsize)
+    for values, ax, title in ((means, axs[0], "Means"), (stds, axs[1], "Stdevs")):
+        for name, row in zip(names, values):
+            ax.plot(row.numpy(), label=name)
+        ax.set_title(title)
+        ax.set_xlabel("recorded batch")
+    axs[1].legend(fontsize="small")
+    return fig
+
+
+def color_dim(names: list[str], hists: torch.Tensor, figsize=(11, 5)):
+    """One image per layer of `hists` [layers, bins, batches]: a healthy layer is a smooth band,
+    a collapsing one a bright line at the bottom (near 0)."""
+    fig, axes = _grid(len(names), figsize)
+    for ax, name, hist in zip(axes, names, hists.log1p()):  # log: big counts hide the rest
+        ax.imshow(hist.numpy(), origin="lower", aspect="auto")
+        ax.set_title(name, fontsize="small")
+        ax.axis("off")
+    return fig
+
+
+def dead_chart(names: list[str], dead: torch.Tensor, figsize=(11, 5)):
+    """One panel per layer: `dead` [layers, batches], the lowest bin's share, on a 0-1 axis."""
+    fig, axes = _grid(len(names), figsize)
+    for ax, name, row in zip(axes, names, dead):
+        ax.plot(row.numpy())
+        ax.set_ylim(0, 1)
+        ax.set_title(name, fontsize="small")
+    return fig
 
 
 def _grid(n: int, figsize) -> tuple:

@@ -67,25 +67,9 @@ class TensorBoardCallback(Callback):
         for i, group in enumerate(learn.opt.param_groups):
             self.writer.add_scalar(f"lr/group{i}", group["lr"], self.batch)
         if self.log_graph and not self.graph_done:
-            self.add_graph()
+            add_graph(self.writer, unwrap_model(learn.model), learn.xb)
+            self.graph_done = True
         self.batch += 1
-
-    def add_graph(self):
-        """Trace the model on this batch, once. Tracing fails on some models (data-dependent
-        control flow, non-tensor outputs): then warn and train on, the graph is a nicety."""
-        self.graph_done = True
-        model = unwrap_model(self.learn.model)
-        was_training = model.training
-        model.eval()  # a trace runs forward: in eval mode it moves no BatchNorm statistics
-        try:
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the tracer's own warnings are noise here
-                self.writer.add_graph(model, self.learn.xb)
-        except Exception as e:
-            warnings.warn(f"TensorBoardCallback: could not trace {type(model).__name__} for the "
-                          f"graph ({type(e).__name__}: {e}); pass log_graph=False to skip it")
-        finally:
-            model.train(was_training)
 
     def after_epoch(self):
         if self.writer is None:
@@ -99,3 +83,19 @@ class TensorBoardCallback(Callback):
         if self.writer is not None:
             self.writer.close()  # flushes: the files are complete when fit returns
             self.writer = None
+
+
+def add_graph(writer, model: torch.nn.Module, xb) -> None:
+    """Trace `model` on the batch `xb` into the event file. Tracing fails on some models
+    (data-dependent control flow, outputs that are not tensors): then warn and train on."""
+    was_training = model.training
+    model.eval()  # a trace runs forward: in eval mode it moves no BatchNorm statistics
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's own warnings are noise here
+            writer.add_graph(model, xb)
+    except Exception as e:
+        warnings.warn(f"TensorBoardCallback: could not trace {type(model).__name__} for the "
+                      f"graph ({type(e).__name__}: {e}); pass log_graph=False to skip it")
+    finally:
+        model.train(was_training)
