@@ -250,3 +250,49 @@ def test_tta_on_tensor_data_is_explained(tmp_path):
     learn = make_learner(tensor_data(), tmp_path)
     with pytest.raises(ValueError, match="TTA needs image data"):
         learn.TTA()
+
+
+# ---------------------------------------------------------------- more ways to break precompute
+def test_ctrl_c_while_computing_features_leaves_the_learner_as_it_was(tmp_path):
+    learn = make_learner(tensor_data(n_train=8), tmp_path)
+    learn.model.train()
+    seen = []
+    def interrupted(module, inp, out):
+        seen.append(1)
+        if len(seen) == 2:  # the second batch: one split half done
+            raise KeyboardInterrupt
+    hook = learn.model.body.register_forward_hook(interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        learn.precompute = True
+    hook.remove()
+    assert learn.precompute is False and learn.model.precomputed is False and learn.model.training
+    assert learn.data is learn.image_data
+    assert not (tmp_path / "tmp").exists() or not any((tmp_path / "tmp").rglob("*.pt"))
+    learn.precompute = True  # and it works afterwards
+    cached, fresh = features(learn)
+    assert torch.allclose(cached, fresh, atol=1e-5)
+
+
+def test_test_set_features_match_the_full_model(tmp_path):
+    data = tensor_data()
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    data.test_dl = DataLoader(torch.utils.data.TensorDataset(x, torch.zeros(3, dtype=torch.long)),
+                              batch_size=2)
+    learn = make_learner(data, tmp_path)
+    full, _ = learn.get_preds(data.test_dl)
+    learn.precompute = True
+    cached, _ = learn.get_preds(learn.data.test_dl)
+    assert sorted(p.name for p in learn.precompute_dir.iterdir()) == ["test.pt", "train.pt", "valid.pt"]
+    assert cached.shape == (3, 3) and torch.allclose(cached, full, atol=1e-5)
+
+
+def test_body_statistics_changed_by_train_bn_give_new_features(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path, train_bn=True, precompute=True)
+    first_dir = learn.precompute_dir
+    learn.precompute = False
+    with learn.silent():
+        learn.fit(1e-2, 1)  # frozen weights, but the body's BatchNorm statistics move
+    learn.precompute = True
+    assert learn.precompute_dir != first_dir
+    cached, fresh = features(learn)
+    assert torch.allclose(cached, fresh, atol=1e-5)
