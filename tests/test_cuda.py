@@ -22,7 +22,7 @@ from minifast import (Callback, ConvLearner, DataBunch, GradientAccumulation, Gr
                       Learner, MixedPrecision, efficientnet_lite0)
 from minifast.data import ImageClassifierData, tfms_from_model, transforms_side_on
 from tests.conftest import synth_data
-from tests.test_vision_inference import image_folder
+from tests.data_fakes import make_class_folders
 from tests.test_vision_learner import tensor_data
 
 DEVICE = os.environ.get("MINIFAST_TEST_DEVICE", "cuda")
@@ -130,7 +130,7 @@ def test_pinned_batches_train_exactly_as_unpinned_ones():
 def image_learner(tmp_path, device=DEVICE) -> ConvLearner:
     folder = tmp_path / "images"
     if not folder.exists():
-        image_folder(folder)
+        make_class_folders(folder, {"red": 8, "blue": 8})  # 16 random 20x24 RGB images
     tfms = tfms_from_model(efficientnet_lite0, 32, aug_tfms=transforms_side_on, max_zoom=1.1)
     data = ImageClassifierData.from_folder(folder, bs=4, tfms=tfms, valid_pct=0.25, seed=0)
     torch.manual_seed(0)
