@@ -1,6 +1,7 @@
 """TerminateOnNaN: stop at the first non-finite training loss (or gradient), before the step."""
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -15,7 +16,7 @@ class TerminateOnNaN(Callback):
     Why: one NaN step spreads NaN through every weight, and every later epoch trains on garbage.
     A finite loss can still give a NaN gradient (sqrt(0), log(0) in an unused `torch.where`
     branch): only the gradient check stops that one before it reaches the weights. The loss check
-    reads one scalar per batch and is on by default in every Learner; the gradient check reads
+    reads one number per batch and is on by default in every Learner; the gradient check reads
     every gradient (one fused norm per step), so it is opted into. The message is printed and kept
     in `self.message`. When a fit has several (the Learner's default and a user's own), only the
     one added last checks: yours replaces the default. Idea: Keras' TerminateOnNaN.
@@ -33,8 +34,10 @@ class TerminateOnNaN(Callback):
 
     def after_loss(self):
         learn = self.learn
-        if self.active and learn.training and not bool(torch.isfinite(learn.loss.detach()).all()):
-            self.stop(f"training loss is {learn.loss.detach().float().item()}")
+        if self.active and learn.training:
+            loss = learn.loss.item()  # 0.4 us on the CPU; on a GPU it waits for the forward pass
+            if not math.isfinite(loss):
+                self.stop(f"training loss is {loss}")
 
     def before_step(self):
         if not (self.active and self.check_grads):
