@@ -115,3 +115,6 @@ __all__ += ["GradientAccumulation", "ActivationStats", "TensorBoardCallback"]
 # --- export for inference (vision/export.py)
 from .vision.export import InferenceLearner, load_learner
 __all__ += ["InferenceLearner", "load_learner"]
+# --- resume a run from a checkpoint (callbacks/resume.py)
+from .callbacks.resume import Resume
+__all__ += ["Resume"]
