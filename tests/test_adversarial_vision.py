@@ -155,7 +155,7 @@ def test_precompute_off_does_no_work(tmp_path, monkeypatch):
     learn.model.body.register_forward_hook(lambda *a: calls.append(1))
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("precompute = False read a file"))
     learn.precompute = False
-    assert calls == [] and learn.precompute_dir is None and learn.data is learn.image_data
+    assert calls == [] and learn.data is learn.image_data and learn.data.train_dl.dataset.tensors[0].ndim == 4
 
 
 def test_assigning_data_with_precompute_on_is_refused(tmp_path):

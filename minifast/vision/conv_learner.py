@@ -155,7 +155,7 @@ class ConvLearner(Learner):
 
     @property
     def precompute_dir(self) -> Optional[Path]:
-        """The cache folder of the current features (None while precompute is off)."""
+        """The cache folder of the latest features (None until precompute was first on)."""
         return self.precomp.folder
 
     def set_data(self, data) -> None:

@@ -50,7 +50,7 @@ class Precompute:
     def __init__(self, learn, image_data):
         self.learn, self.image_data = learn, image_data
         self.features: Optional[DataBunch] = None  # not None exactly while precompute is on
-        self.folder: Optional[Path] = None  # the cache entry the features came from
+        self.folder: Optional[Path] = None  # the cache entry of the latest features
         self.root: Optional[Path] = None  # chosen on first use: see cache_root
 
     @property
@@ -74,7 +74,7 @@ class Precompute:
 
     def turn_off(self) -> None:
         """Back to the images (and their augmentation)."""
-        self.features, self.folder = None, None
+        self.features = None  # `folder` stays: where the last features are cached
         self.learn.model.precomputed = False
 
     def refresh(self) -> None:
