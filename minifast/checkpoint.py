@@ -90,7 +90,9 @@ def checksum(state: Any) -> str:
     The top-level "checksum" entry itself is left out. Cost: docs/fault_tolerance.md.
     """
     h = hashlib.sha256()
-    _feed(h, {k: v for k, v in state.items() if k != "checksum"} if isinstance(state, dict) else state)
+    if isinstance(state, dict):
+        state = {k: v for k, v in state.items() if k != "checksum"}
+    _feed(h, state)
     return h.hexdigest()
 
 

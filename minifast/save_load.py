@@ -83,7 +83,8 @@ def training_state(learn: "Learner") -> dict[str, Any]:
             "cbs": {key: cb.state_dict() for key, cb in stateful_callbacks(learn).items()}}
 
 
-def save_learner(learn: "Learner", name: str, with_opt: bool = True, extra: Optional[dict] = None) -> Path:
+def save_learner(learn: "Learner", name: str, with_opt: bool = True,
+                 extra: Optional[dict] = None) -> Path:
     """`learn.save(name)`: model (and optimiser) state plus what a resume needs, written atomically
     to `<learn.path>/models/<name>.pth`. Under DDP every rank calls it and only rank 0 writes."""
     state = {"model": unwrap_model(learn.model).state_dict()}

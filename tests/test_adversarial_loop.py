@@ -118,7 +118,14 @@ def test_a_second_ctrl_c_cannot_cut_early_stoppings_restore_in_half():
         return real_load(state, *args, **kwargs)
 
     learn.model.load_state_dict = interrupted_load
-    with pytest.raises(KeyboardInterrupt), learn.silent():
-        learn.fit(0.1, 4, cbs=[script, EarlyStopping(patience=5)])
-    best = script.weights[1]
-    assert all(torch.equal(v, best[k]) for k, v in learn.model.state_dict().items())
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(KeyboardInterrupt), learn.silent():
+            learn.fit(0.1, 4, cbs=[script, EarlyStopping(patience=5)])
+        best = script.weights[1]
+        assert all(torch.equal(v, best[k]) for k, v in learn.model.state_dict().items())
+        # the Ctrl-C came out of EarlyStopping.after_fit: InterruptGuard's after_fit (order 90)
+        # must still run and put the SIGINT handler back
+        assert signal.getsignal(signal.SIGINT) is handler
+    finally:
+        signal.signal(signal.SIGINT, handler)  # keep the other tests' Ctrl-C handling intact

@@ -109,7 +109,7 @@ def test_extra_entries_are_saved(tmp_path):
     assert state["note"] == "hello" and state["step"].item() == 3
 
 
-# ---------------------------------------------------------------------- half-loads (issue 16 item 6)
+# ------------------------------------------------------------------ half-loads (issue 16 item 6)
 def sgd_learner(path, **kwargs):
     return synth_learner(path=path, opt_func=functools.partial(torch.optim.SGD, momentum=0.9),
                          **kwargs)
@@ -192,12 +192,15 @@ def test_a_flipped_bit_in_tensor_data_is_detected(tmp_path):
 
 
 def test_the_checksum_covers_every_tensor_and_value():
-    state = {"model": {"w": torch.ones(2)}, "epoch": 3, "rng": {"t": torch.zeros(4, dtype=torch.uint8)}}
+    state = {"model": {"w": torch.ones(2)}, "epoch": 3,
+             "rng": {"t": torch.zeros(4, dtype=torch.uint8)}}
     digest = checkpoint.checksum(state)
     assert checkpoint.checksum({**state, "checksum": "x"}) == digest  # its own entry is left out
     assert checkpoint.checksum({**state, "epoch": 4}) != digest
-    assert checkpoint.checksum({**state, "rng": {"t": torch.tensor([0, 0, 0, 1], dtype=torch.uint8)}}) != digest
-    assert checkpoint.checksum({**state, "model": {"w": torch.ones(2, dtype=torch.float64)}}) != digest
+    one_bit = {"t": torch.tensor([0, 0, 0, 1], dtype=torch.uint8)}
+    assert checkpoint.checksum({**state, "rng": one_bit}) != digest
+    other_dtype = {"w": torch.ones(2, dtype=torch.float64)}
+    assert checkpoint.checksum({**state, "model": other_dtype}) != digest
 
 
 # ---------------------------------------------------------------------- kill -9 during a save

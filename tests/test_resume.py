@@ -298,7 +298,7 @@ def test_early_stopping_and_save_model_state_survive_a_resume(tmp_path):
         assert torch.equal(p, q)  # EarlyStopping restored the same best weights (epoch 3's)
 
 
-# ---------------------------------------------------------------------- resume with DataLoader workers
+# ------------------------------------------------------------------ resume with DataLoader workers
 class FixedLine(NoisyLine):
     def __getitem__(self, i):
         return self.x[i], self.y[i]

@@ -172,7 +172,7 @@ def test_terminate_on_nan_stops_a_diverging_run():
     assert all(torch.isfinite(p).all() for p in learn.model.parameters())  # stopped in time
 
 
-# ---------------------------------------------------------------------- NaN gradients, NaN by default
+# ------------------------------------------------------------------ NaN gradients, NaN by default
 class NaNGradAt(Callback):
     """At one training (epoch, batch) add a term whose value is 0 but whose gradient is NaN
     (sqrt of a negative number in the branch `torch.where` does not take): the loss stays finite."""

@@ -73,7 +73,8 @@ def check_resumable(saved: dict, path: Path, learn) -> None:
     start, n_epoch = int(saved["epoch"]), learn.n_epoch
     if start >= n_epoch:
         raise ValueError(f"checkpoint {path.stem!r} has {start} epoch(s) done, so a fit of "
-                         f"{n_epoch} epoch(s) has nothing left to do: ask for more than {start} epochs")
+                         f"{n_epoch} epoch(s) has nothing left to do: ask for more than {start} "
+                         "epochs")
     old, new = saved.get("fit"), fit_description(learn)
     if old is None or (old["schedule"] is None and new["schedule"] is None):
         return  # constant lr (or an old file): the epoch count does not change the lr

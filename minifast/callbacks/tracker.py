@@ -137,7 +137,7 @@ class SaveModel(TrackerCallback):
     updates its patience after this callback's `after_epoch`).
     """
 
-    order = 65  # below EarlyStopping (70): after_fit writes the last epoch before it restores the best
+    order = 65  # below EarlyStopping (70): after_fit writes the last epoch before it restores best
 
     def __init__(self, monitor: str = "valid_loss", mode: str = "auto", min_delta: float = 0.0,
                  every_epoch: bool = False, name: str = "bestmodel", with_opt: bool = True):

@@ -5,7 +5,8 @@ while the main process trains. Workers also run torch with one thread each: in t
 the tiny per-image tensor ops (to float, normalise) are split over all cores, and on a busy
 2-core machine that made one Pokémon epoch (934 images, sz=128) take 74-102 s with no workers
 against 11-18 s with two (docs/data.md). Starting workers costs about a quarter of a second, so
-tiny data sets (and tests) use none. Pinned memory only helps copies to a CUDA device: used only there.
+tiny data sets (and tests) use none. Pinned memory only helps copies to a CUDA device: used only
+there.
 
 Two faults this file prevents (docs/fault_tolerance.md):
 - Ctrl-C in a terminal and "Interrupt kernel" in Jupyter send SIGINT to the whole process group.
@@ -71,8 +72,8 @@ def make_loader(ds: Dataset, bs: int, shuffle: bool = False, num_workers: Option
     # Persistent workers draw their seed once, at the loader's first pass. From torch's global
     # generator that draw would land at another point of its stream in a resumed run (its first
     # validation comes later) and shift every later shuffle: they get their own generator.
+    init = WorkerInit(worker_init_fn) if n_workers > 0 else worker_init_fn
     return DataLoader(ds, batch_size=bs, shuffle=shuffle, num_workers=n_workers,
                       pin_memory=torch.cuda.is_available(), drop_last=drop_last,
-                      persistent_workers=keep,
-                      generator=torch.Generator().manual_seed(0) if keep else None,
-                      worker_init_fn=WorkerInit(worker_init_fn) if n_workers > 0 else worker_init_fn)
+                      persistent_workers=keep, worker_init_fn=init,
+                      generator=torch.Generator().manual_seed(0) if keep else None)
