@@ -2,11 +2,15 @@
 
 The notebooks are copied into a temporary folder first, so the committed outputs (full-mode
 runs) are never overwritten and files the notebooks write (`models/`) land in the temp folder.
+The committed (full-mode) notebooks must end with a cell printing `RESULT <name> <value>` lines,
+one per figure, so anyone can check the figures without reading prose, and print no machine path.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -22,9 +26,15 @@ NEEDS_SHARED_DATA = {"02_cifar10", "03_pokemon", "04_dog_breeds"}  # 01 and 05 u
 CELL_TIMEOUT_S = 300
 
 
-def test_all_five_notebooks_exist():
+RESULT_LINE = re.compile(r"^RESULT (\S+) (\S+)$", re.MULTILINE)
+# Signs of a machine path in an output (a traceback, a warning, a printed Path).
+MACHINE_PATHS = ("/work/", "/home/", "/root/", "/tmp/", "site-packages", "C:\\")
+
+
+def test_all_six_notebooks_exist():
     names = [p.stem for p in NOTEBOOKS]
-    assert names == ["01_mnist", "02_cifar10", "03_pokemon", "04_dog_breeds", "05_custom_callbacks"]
+    assert names == ["00_learner_from_scratch", "01_mnist", "02_cifar10", "03_pokemon",
+                     "04_dog_breeds", "05_custom_callbacks"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -50,6 +60,7 @@ def test_notebook_runs_in_quick_mode(path: Path, tmp_path: Path, monkeypatch):
               if o.get("output_type") == "error"]
     assert not errors, errors
     assert "quick mode" in _all_text(nb), "the notebook must print that it runs in quick mode"
+    assert "minutes" in result_lines(nb), f"{path.name}: no 'RESULT minutes <value>' line in quick mode"
     print(f"{path.name}: quick mode in {seconds:.1f} s")
 
 
@@ -63,8 +74,45 @@ def test_committed_notebook_has_outputs(path: Path):
     assert counts == sorted(counts), f"{path.name}: cells were executed out of order"
     assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
     images = [o for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    if path.stem != "05_custom_callbacks" or images:  # every notebook draws at least one plot
-        assert images, f"{path.name}: no plot in the committed outputs"
+    assert images, f"{path.name}: no plot in the committed outputs"  # every notebook draws one
+    assert "full mode" in _all_text(nb), f"{path.name}: the committed outputs are not a full-mode run"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_notebook_prints_its_results(path: Path):
+    """The last code cell prints `RESULT <name> <value>` per figure, `minutes` among them."""
+    results = result_lines(nbformat.read(path, as_version=4))
+    assert results, (f"{path.name}: the last code cell prints no 'RESULT <name> <value>' line; "
+                     "end the notebook with one line per figure (see notebooks/src/nb00_*.py)")
+    assert "minutes" in results, f"{path.name}: no 'RESULT minutes <value>' line (the wall time)"
+    assert all(math.isfinite(v) for v in results.values()), f"{path.name}: {results}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_outputs_show_no_machine_path(path: Path):
+    text = _all_text(nbformat.read(path, as_version=4))
+    found = [m for m in MACHINE_PATHS if m in text]
+    assert not found, (f"{path.name}: outputs contain {found} (a path of the machine that ran it); "
+                       "silence the warning or print paths relative to the data folder")
+
+
+def test_result_lines_reads_the_last_code_cell_only():
+    nb = nbformat.v4.new_notebook()
+    early, last = nbformat.v4.new_code_cell("x"), nbformat.v4.new_code_cell("y")
+    early.outputs = [nbformat.v4.new_output("stream", name="stdout", text="RESULT early 1\n")]
+    last.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                           text="hardware: x\nRESULT acc 0.985\nRESULT minutes 1.9\n")]
+    nb.cells = [early, nbformat.v4.new_markdown_cell("RESULT md 3"), last]
+    assert result_lines(nb) == {"acc": 0.985, "minutes": 1.9}
+    last.outputs = []
+    assert result_lines(nb) == {}
+
+
+def result_lines(nb) -> dict[str, float]:
+    """`{name: value}` from the `RESULT <name> <value>` lines printed by the last code cell."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    text = "".join(o.get("text", "") for o in (code[-1].get("outputs", []) if code else []))
+    return {name: float(value) for name, value in RESULT_LINE.findall(text)}
 
 
 def _all_text(nb) -> str:
