@@ -20,14 +20,26 @@ ms per training batch, and checks that both end with the same weights and losses
     python benchmarks/overhead.py                        # MLP, batch 64, 938 batches, 7 repeats
     python benchmarks/overhead.py --model cnn --threads 2 --json out.json --markdown out.md
     python benchmarks/overhead.py --smoke                # tiny sizes, seconds (CI)
+
+`--fresh` measures the *cold* path instead: every fit runs in a new Python process (as a user's
+script does), after a few raw-loop warm-up batches on a copy of the model so torch's own one-off
+costs are not charged to whoever goes first (as ../shared/bench/overhead_bench.py does). The
+processes alternate raw, minifast, minifast, raw, ... and the script reports the ratio of medians,
+the ratio of minima (the least disturbed runs) and the spread of the per-pair ratios, with the
+load average before each process:
+
+    python benchmarks/overhead.py --fresh --threads 2 --opt sgd --repeats 9 --json out.json
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -219,6 +231,88 @@ def to_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------- fresh-process mode
+# As in ../shared/bench/overhead_bench.py: glibc's *dynamic* mmap threshold makes page faults
+# (and so run time) depend on what the process allocated before; pinning it makes runs comparable.
+FIXED_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+
+
+def one_fresh_fit(loop: str, args: argparse.Namespace) -> dict:
+    """One timed fit of `loop` ('raw' or 'minifast') in this process, which has trained nothing yet
+    except `args.warmup` raw-loop batches on a copy of the model (torch's own first-use costs)."""
+    torch.set_num_threads(args.threads)
+    image = args.model == "cnn"
+    train = make_batches(args.batches, args.bs, args.seed, image)
+    valid = make_batches(args.valid_batches, args.bs, args.seed + 1, image)
+    torch.manual_seed(args.seed)
+    model = make_model(args.model, args.hidden)
+    lr, wd = 1e-3, 0.01
+    raw_fit(copy.deepcopy(model), train[:args.warmup], valid, args.opt, lr, wd)
+    runner = {"raw": raw_fit, "minifast": learner_fit}[loop]
+    wall, cpu, out = timed(lambda: runner(model, train, valid, args.opt, lr, wd))
+    with torch.no_grad():
+        checksum = float(sum(p.double().sum() for p in model.parameters()))
+    return {"loop": loop, "wall_s": wall, "cpu_s": cpu, "checksum": checksum, **out}
+
+
+def fresh_bench(args: argparse.Namespace) -> dict:
+    """Spawn one process per fit, alternating raw/minifast (ABBA, so a drift in load cancels)."""
+    config = ["--model", args.model, "--bs", str(args.bs), "--batches", str(args.batches),
+              "--valid-batches", str(args.valid_batches), "--threads", str(args.threads),
+              "--hidden", str(args.hidden), "--opt", args.opt, "--seed", str(args.seed),
+              "--warmup", str(args.warmup)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), **FIXED_MALLOC_ENV)
+    runs: list[dict] = []
+    for rep in range(args.repeats):
+        for loop in (("raw", "minifast") if rep % 2 == 0 else ("minifast", "raw")):
+            load = os.getloadavg()
+            proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--one", loop,
+                                   *config], capture_output=True, text=True, env=env, timeout=900)
+            if proc.returncode != 0:
+                raise RuntimeError(f"the {loop} process (repeat {rep}) failed:\n{proc.stderr[-3000:]}")
+            run = json.loads(proc.stdout.strip().splitlines()[-1])  # last line: the JSON result
+            runs.append({**run, "rep": rep, "load_1min_before": load[0],
+                         "load_1min_after": os.getloadavg()[0]})
+            print(f"[{rep}] {loop:8s} {run['wall_s']:.3f} s  (load {load[0]:.2f})", file=sys.stderr)
+    return summarise_fresh(runs, vars(args))
+
+
+def summarise_fresh(runs: list[dict], config: dict) -> dict:
+    """Ratio of medians, ratio of minima, and the per-repeat minifast/raw ratios with their range."""
+    wall = {loop: [r["wall_s"] for r in runs if r["loop"] == loop] for loop in ("raw", "minifast")}
+    cpu = {loop: [r["cpu_s"] for r in runs if r["loop"] == loop] for loop in ("raw", "minifast")}
+    pairs = sorted(m / r for m, r in zip(wall["minifast"], wall["raw"]))
+    sums = {loop: next(r["checksum"] for r in runs if r["loop"] == loop) for loop in wall}
+    loads = [r["load_1min_before"] for r in runs]
+    return {"mode": "fresh process per fit", "config": {k: v for k, v in config.items()
+                                                        if isinstance(v, (int, float, str))},
+            "machine": machine(), "runs": runs,
+            "median_s": {k: statistics.median(v) for k, v in wall.items()},
+            "min_s": {k: min(v) for k, v in wall.items()},
+            "ratio_of_medians": statistics.median(wall["minifast"]) / statistics.median(wall["raw"]),
+            "ratio_of_minima": min(wall["minifast"]) / min(wall["raw"]),
+            "cpu_ratio_of_medians": statistics.median(cpu["minifast"]) / statistics.median(cpu["raw"]),
+            "paired_ratios": pairs, "paired_median": statistics.median(pairs),
+            "paired_range": [pairs[0], pairs[-1]],
+            "same_weights": abs(sums["raw"] - sums["minifast"]) <= 1e-5 * max(1.0, abs(sums["raw"])),
+            "load_1min": {"min": min(loads), "median": statistics.median(loads), "max": max(loads)}}
+
+
+def fresh_markdown(res: dict) -> str:
+    c, load = res["config"], res["load_1min"]
+    return "\n".join([
+        f"{c['model']}, batch {c['bs']}, {c['batches']} batches, {c['opt']}, {c['threads']} thread(s), "
+        f"one fresh process per fit, {c['repeats']} interleaved pairs; 1-min load "
+        f"{load['min']:.2f}-{load['max']:.2f} (median {load['median']:.2f})", "",
+        "| raw median s | minifast median s | ratio of medians | ratio of minima "
+        "| paired ratio median [min, max] | CPU-time ratio | same weights |",
+        "|---|---|---|---|---|---|---|",
+        f"| {res['median_s']['raw']:.3f} | {res['median_s']['minifast']:.3f} "
+        f"| {res['ratio_of_medians']:.3f}x | {res['ratio_of_minima']:.3f}x "
+        f"| {res['paired_median']:.3f}x [{res['paired_range'][0]:.3f}, {res['paired_range'][1]:.3f}] "
+        f"| {res['cpu_ratio_of_medians']:.3f}x | {res['same_weights']} |"])
+
+
 def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=["mlp", "cnn", "linear"], default="mlp")
@@ -234,6 +328,11 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="write the full results here")
     p.add_argument("--markdown", type=Path, help="write the markdown table here")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, for CI: checks it runs")
+    p.add_argument("--fresh", action="store_true",
+                   help="one new Python process per fit (the cold path a user's script takes)")
+    p.add_argument("--warmup", type=int, default=10,
+                   help="--fresh: raw-loop batches on a model copy before the timed fit")
+    p.add_argument("--one", choices=["raw", "minifast"], help=argparse.SUPPRESS)  # a --fresh child
     args = p.parse_args(argv)
     if args.smoke:
         args.batches, args.valid_batches, args.repeats, args.bs = 6, 2, 2, 8
@@ -244,6 +343,20 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
+    if args.one:  # a child of --fresh: one fit, one JSON line
+        print(json.dumps(one_fresh_fit(args.one, args)))
+        return 0
+    if args.fresh:
+        results = fresh_bench(args)
+        table = fresh_markdown(results)
+        print(table)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        if args.markdown:
+            args.markdown.write_text(table + "\n")
+        if not results["same_weights"]:
+            print("NOT THE SAME MATH: raw and minifast end with different weights", file=sys.stderr)
+        return 0 if results["same_weights"] else 1
     results = run(args.model, args.bs, args.batches, args.valid_batches, args.repeats,
                   args.threads, args.hidden, args.opt, seed=args.seed, peers=args.peers)
     problems = check_same_math(results)

@@ -104,3 +104,27 @@ def test_channels_last_smoke(tmp_path):
     assert results["same_predictions"] is True
     assert set(results["medians"]) == {"NCHW (default)", "channels-last"}
     assert "| speed-up |" in md.read_text()
+
+
+def test_overhead_fresh_child_prints_one_json_line(capsys):
+    """A --fresh child: one fit after raw warm-up batches, its result as the last stdout line."""
+    args = ["--one", "minifast", "--batches", "4", "--valid-batches", "1", "--bs", "8", "--warmup", "2"]
+    assert overhead.main(args) == 0
+    run = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert run["loop"] == "minifast" and run["wall_s"] > 0 and 0.0 <= run["accuracy"] <= 1.0
+    assert overhead.main([*args[:1], "raw", *args[2:]]) == 0
+    raw = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert raw["checksum"] == pytest.approx(run["checksum"], rel=1e-6)  # same math, same weights
+
+
+def test_overhead_fresh_summary_ratios():
+    """Ratio of medians, ratio of minima and the sorted per-pair ratios, on made-up times."""
+    runs = [{"loop": loop, "wall_s": w, "cpu_s": w, "checksum": 1.0, "load_1min_before": l}
+            for loop, w, l in [("raw", 1.0, 0.5), ("minifast", 1.1, 0.7), ("minifast", 2.4, 3.0),
+                               ("raw", 2.0, 2.0), ("raw", 1.2, 1.0), ("minifast", 1.2, 1.0)]]
+    res = overhead.summarise_fresh(runs, {"repeats": 3})
+    assert res["ratio_of_medians"] == pytest.approx(1.2 / 1.2)
+    assert res["ratio_of_minima"] == pytest.approx(1.1 / 1.0)
+    assert res["paired_ratios"] == pytest.approx([1.0, 1.1, 1.2])
+    assert res["paired_range"] == pytest.approx([1.0, 1.2]) and res["same_weights"] is True
+    assert res["load_1min"] == {"min": 0.5, "median": 1.0, "max": 3.0}

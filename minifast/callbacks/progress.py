@@ -5,6 +5,8 @@
 
 `tqdm.auto` draws a widget in Jupyter and a text bar in a terminal. Updating a bar costs well
 under a microsecond per batch (tqdm itself decides when to redraw), so the loop stays fast.
+Our bars run without tqdm's monitor thread (see `_Bar`): starting that thread in the middle of
+the first fit of a process cost more wall time than all of a fit's bar updates together.
 """
 from __future__ import annotations
 
@@ -13,6 +15,21 @@ import os
 from tqdm.auto import tqdm
 
 from ..callback import Callback
+
+
+class _Bar(tqdm):
+    """tqdm (widget or text) without its monitor thread, redrawn on time alone.
+
+    By default the first tqdm bar of a process starts a thread that wakes every 10 s to lower
+    `miniters` when a bar has stopped redrawing. Starting it is a thread hand-off (three context
+    switches): 0.2 ms on an idle machine, up to 12 ms measured on a busy 2-core one, paid inside
+    the first fit (docs/benchmarks.md, "the cold default path"). `monitor_interval = 0` here (a
+    class attribute, as tqdm reads it) skips the thread for our bars only; `miniters=1` below
+    makes every update check the clock (0.1 us more), so a bar whose batches slow down still
+    redraws every `mininterval` seconds, which is what the thread was there to ensure.
+    """
+
+    monitor_interval = 0
 
 
 class ProgressCallback(Callback):
@@ -39,7 +56,7 @@ class ProgressCallback(Callback):
         desc = f"epoch {learn.epoch + 1}/{learn.n_epoch} {phase}"
         # TQDM_DISABLE=1 hides the bars (the table still prints); tqdm's notebook widget
         # ignores that variable by itself, so it is passed on here.
-        self.bar = tqdm(total=len(learn.dl), desc=desc, leave=False, dynamic_ncols=True,
+        self.bar = _Bar(total=len(learn.dl), desc=desc, leave=False, dynamic_ncols=True, miniters=1,
                         disable=os.environ.get("TQDM_DISABLE", "") not in ("", "0"))
 
     def after_batch(self):
@@ -57,9 +74,9 @@ class ProgressCallback(Callback):
         if not self.show_table or recorder is None or not recorder.values:
             return
         if not self.header_done:
-            tqdm.write("  ".join(f"{name:<10}" for name in recorder.names))
+            _Bar.write("  ".join(f"{name:<10}" for name in recorder.names))
             self.header_done = True
-        tqdm.write("  ".join(_fmt(name, v) for name, v in zip(recorder.names, recorder.values[-1])))
+        _Bar.write("  ".join(_fmt(name, v) for name, v in zip(recorder.names, recorder.values[-1])))
 
     def after_fit(self):
         self._close_bar()

@@ -1,0 +1,74 @@
+"""ProgressCallback's bars start no tqdm monitor thread (the cold-path cost of issue 17).
+
+tqdm's first bar in a process normally starts a monitor thread; that hand-off ran inside the
+first fit and cost up to ~12 ms of wall time on a busy 2-core machine (docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import tqdm.std
+
+from minifast.callbacks.progress import ProgressCallback
+from tests.conftest import synth_learner
+
+
+class _RecordingMonitor:
+    """Stands in for tqdm's TMonitor: records that a monitor thread would have been started."""
+    started = 0
+
+    def __init__(self, tqdm_cls, sleep_interval):
+        _RecordingMonitor.started += 1
+
+    def report(self):
+        return True
+
+
+def test_fit_starts_no_tqdm_monitor_thread(monkeypatch, capsys):
+    # As in a fresh process: no monitor yet, so a plain tqdm bar would start one here.
+    monkeypatch.setattr(tqdm.std, "TMonitor", _RecordingMonitor)
+    monkeypatch.setattr(tqdm.std.tqdm, "monitor", None)
+    monkeypatch.setattr(_RecordingMonitor, "started", 0)
+    learn = synth_learner()
+    learn.fit(1e-2, 2)
+    assert _RecordingMonitor.started == 0
+    assert learn.progress.bar is None  # bars were opened and closed
+    assert len(learn.recorder.values) == 2
+
+
+def test_the_stand_in_sees_a_plain_tqdm_bar_start_a_monitor(monkeypatch):
+    """The check above can fail: a plain tqdm bar in the same situation does start one."""
+    monkeypatch.setattr(tqdm.std, "TMonitor", _RecordingMonitor)
+    monkeypatch.setattr(tqdm.std.tqdm, "monitor", None)
+    monkeypatch.setattr(_RecordingMonitor, "started", 0)
+    tqdm.std.tqdm(total=3, disable=False, leave=False).close()
+    assert _RecordingMonitor.started == 1
+
+
+def test_bar_still_redraws_when_batches_slow_down(monkeypatch, capsys):
+    """Without the monitor thread, miniters=1 keeps redraws on time: 200 fast batches (1 ms)
+    then 5 slow ones (1 s): every slow batch redraws. tqdm's default (dynamic miniters, ~100
+    after the fast phase) would redraw none of them; lowering it was the monitor's job."""
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    progress = ProgressCallback()
+    progress.learn = SimpleNamespace(epoch=0, n_epoch=1, dl=range(205))
+    progress.before_train()
+    bar, now = progress.bar, [progress.bar.start_t]
+    bar._time = lambda: now[0]
+    for step in [1e-3] * 200 + [1.0] * 5:
+        now[0] += step
+        progress.after_batch()
+    capsys.readouterr()
+    for _ in range(5):
+        now[0] += 1.0
+        progress.after_batch()
+    assert capsys.readouterr().err.count("\r") == 5
+    progress.after_train()
+
+
+def test_table_is_printed_once_per_epoch(capsys):
+    learn = synth_learner()
+    learn.fit(1e-2, 3)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.strip()]
+    assert lines[0].split() == learn.recorder.names
+    assert [l.split()[0] for l in lines[1:]] == ["0", "1", "2"]
