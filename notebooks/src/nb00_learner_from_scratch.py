@@ -395,9 +395,9 @@ print(f'{len(finder.lrs)} batches, {len(lrs)} points drawn; lowest smoothed loss
 ("md", r"""
 How to read it: the flat part on the left is an lr too small to move the weights; the loss
 then falls, fastest at the "steepest" mark, reaches its lowest point and turns up when the lr
-is too large (the explosion itself is in the 5 points not drawn). On the full-mode curve above
-the loss is flat up to about 1e-3, falls fastest near 2e-3, keeps falling slowly to its lowest
-point near 1e-1 and rises beyond it. A good constant lr sits in the falling part, at most about
+is too large (the final explosion is in the 5 points not drawn). On the full-mode curve above
+the loss falls slowly up to about 1e-3, fastest near 2e-3, then more slowly to its lowest point
+near 1e-1, and rises steeply beyond it. A good constant lr sits in the falling part, at most about
 a tenth of the lr of the minimum ("min/10", fastai 0.7's rule, here 1e-2). The `LR = 3e-3` of
 sections 1–3 is just past the steepest point; the cosine schedule's peak, `3·LR = 9e-3`, is
 about min/10. The cell below checks these readings (in full mode), so this text fails loudly
@@ -540,10 +540,17 @@ batch, so from the first batch the histograms are a wide band (about half of a R
 are exactly 0, as they should be for centred inputs) and the same lr trains at once. The
 course fixes the plain network with a better initialisation (Kaiming/He: scale the weights so
 the std stays 1) — try `nn.init.kaiming_normal_` on the convolutions. `plot_stats()` shows the
-same story as means and stds:
+same story as means and stds: in the plain CNN the deeper ReLUs' stds start near zero and stay
+there for dozens of batches, then jump and swing from batch to batch (checked below).
 """),
 ("code", r"""
-stats_runs[False][1].plot_stats(figsize=(10, 3)).suptitle('plain CNN: mean and std of each ReLU'); plt.show()
+plain_stats = stats_runs[False][1]
+plain_stats.plot_stats(figsize=(10, 3)).suptitle('plain CNN: mean and std of each ReLU'); plt.show()
+last_std = plain_stats.stacked('std')[-1]   # [layers, batches]: the deepest ReLU, per batch
+print(f'plain CNN, last ReLU: std {last_std[:10].mean():.3f} over the first 10 batches, '
+      f'{last_std[-10:].mean():.3f} over the last 10')
+if not QUICK:
+    assert last_std[:10].mean() < 0.1 < 0.5 < last_std[-10:].mean()
 """),
 ("md", r"""
 ## Summary: the figures of this notebook

@@ -164,8 +164,8 @@ What the plot shows (the numbers above it say the same): both runs start from th
 norm (same weights, same first batch); with the **larger** lr the norm falls **faster and lower**
 and stays below the small-lr run for the rest of training. The large-lr run's largest norm is
 its very first step; the small-lr run's norms stay between about 1 and 1.5 for the whole fit
-(its largest is mid-training, barely above its first). Neither run has a spike. So here a large
-lr does *not* show up as large gradients. The reason is BatchNorm: a convolution followed by BatchNorm gives the same output
+(its largest is mid-training, barely above its first). Neither run ever goes far above the
+norm it started with. So here a large lr does *not* show up as large gradients. The reason is BatchNorm: a convolution followed by BatchNorm gives the same output
 when its weights are multiplied by any factor, and the gradient of such a weight shrinks as the
 weight grows (it is ∝ 1/‖w‖). A larger lr makes the weights grow faster, hence the smaller
 gradients. AdamW also divides each step by a running gradient size, so the step size barely
@@ -255,7 +255,8 @@ be compared with that baseline.
 
 Shift each training digit by up to 2 pixels in each direction (a different shift per digit),
 with `F.affine_grid` / `F.grid_sample`; validation batches are left alone. The model never sees
-exactly the same image twice, which fights overfitting.
+exactly the same image twice, which fights overfitting. (Shifts by a fraction of a pixel
+interpolate between neighbours, so the shifted digits below look slightly blurred.)
 """),
 ("code", r"""
 class RandomShift(Callback):
