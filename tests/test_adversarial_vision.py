@@ -296,3 +296,21 @@ def test_body_statistics_changed_by_train_bn_give_new_features(tmp_path):
     assert learn.precompute_dir != first_dir
     cached, fresh = features(learn)
     assert torch.allclose(cached, fresh, atol=1e-5)
+
+
+def test_fit_recomputes_features_of_a_body_changed_behind_its_back(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    other = make_learner(tensor_data(), tmp_path / "other")
+    with torch.no_grad():
+        for p in other.model.body.parameters():
+            p.mul_(1.05)
+    learn.model.body.load_state_dict(other.model.body.state_dict())  # not through learn.load
+    with pytest.warns(UserWarning, match="weights changed since its features were cached"):
+        with learn.silent():
+            learn.fit(1e-3, 1)
+    cached, fresh = features(learn)
+    assert torch.allclose(cached, fresh, atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the body did not change since: no warning, no work
+        with learn.silent():
+            learn.fit(1e-3, 1)

@@ -53,6 +53,7 @@ class ConvLearner(Learner):
         super().__init__(model, data, loss_func=loss_func, opt_func=opt_func, metrics=metrics,
                          cbs=cbs, wd=wd, layer_groups=[*body_groups, model.head], path=path,
                          device=device)
+        self.add_cb(self.precomp)
         self.train_bn, self.arch = train_bn, arch
         self.freeze()
         if channels_last:  # before precompute, so computing the cached activations is faster too

@@ -27,6 +27,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
+from ..callback import Callback
 from ..checkpoint import save_checkpoint
 from ..data import DataBunch, ImageClassifierData
 from ..data.download import cache_dir
@@ -36,7 +37,7 @@ from .head import TransferModel
 SPLITS = ("train", "valid", "test")
 
 
-class Precompute:
+class Precompute(Callback):
     """All precompute state in one place: the image data, the cache folder and the cached features.
 
     A ConvLearner owns one (`learn.precomp`) and reads everything from it: `learn.data` is
@@ -44,8 +45,11 @@ class Precompute:
     `precomp.on`, `learn.image_data` is `precomp.image_data`. The model's `precomputed` mode
     (run only the rest of the head) is switched here and nowhere else, so the three never
     disagree. Turning on computes or reads the features *before* changing anything: an error
-    leaves the state as it was. Turning off does no work at all.
+    leaves the state as it was. Turning off does no work at all. As a callback it checks, before
+    each fit, that the features still belong to the body (see `before_fit`).
     """
+
+    order = -20  # before any other callback looks at the data
 
     def __init__(self, learn, image_data):
         self.learn, self.image_data = learn, image_data
@@ -76,6 +80,15 @@ class Precompute:
         """Back to the images (and their augmentation)."""
         self.features = None  # `folder` stays: where the last features are cached
         self.learn.model.precomputed = False
+
+    def before_fit(self) -> None:
+        """Features cached for another body are recomputed, with a warning: weights loaded into
+        `learn.model` directly (not through `learn.load`) would otherwise train the head on the
+        old body's output. Costs one hash of the body's weights per fit."""
+        if self.on and cache_key(self.learn.model, image_splits(self.image_data)) != self.folder.name:
+            warnings.warn(f"precompute: the body's weights changed since its features were cached "
+                          f"in {self.folder}; recomputing them", stacklevel=2)
+            self.refresh()
 
     def refresh(self) -> None:
         """Features for the body as it is now (after `learn.load`): the key hashes its weights,
