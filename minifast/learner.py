@@ -1,12 +1,10 @@
 """The Learner: a model, its data, a loss and an optimiser, trained by one small loop with events.
 
 Read `callback.py` first. Everything optional — progress bars, metrics, schedules, clipping,
-early stopping — is a callback; this file only runs the loop and fires the events:
-
-    fit -> epoch -> train (batches) + validate (batches)
-
-Each stage is run by `_with_events`, which fires `before_X`, runs the stage, catches the stage's
-own Cancel exception and fires `after_X`. Ideas: fastai v2 / miniai (the loop), fastai 0.7 (names).
+early stopping — is a callback; this file only runs the loop, `fit -> epoch -> train (batches) +
+validate (batches)`, and fires the events. Each stage is run by `_with_events`: fire `before_X`,
+run the stage, catch its own Cancel exception, fire `after_X`. Ideas: fastai v2 / miniai (the
+loop), fastai 0.7 (the names).
 """
 from __future__ import annotations
 
@@ -21,17 +19,17 @@ from torch.utils.data import DataLoader
 from .callback import (CANCEL_EXCEPTIONS, EVENTS, Callback, CancelBatchException,
                        CancelEpochException, CancelFitException, CancelTrainException,
                        CancelValidException)
-from .callbacks.train_eval import TrainEvalCallback
 from .callbacks.nan import TerminateOnNaN
 from .callbacks.progress import ProgressCallback
 from .callbacks.recorder import Recorder
 from .callbacks.resume import Resume
+from .callbacks.train_eval import TrainEvalCallback
 from .hyper import HyperValues, set_opt_hyper, spread_values
 from .interrupt import InterruptGuard
 from .layer_groups import describe_groups, freeze_groups, param_groups
+from .lr_finder import LRFinder, SuggestedLRs
 from .metrics import accuracy
 from .save_load import load_learner_state, save_learner
-from .lr_finder import LRFinder, SuggestedLRs
 from .schedule import SGDR, OneCycle, sgdr_n_epochs
 from .torch_utils import check_not_empty, default_activation, default_device, to_device
 
@@ -61,7 +59,8 @@ class Learner:
         self.opt: Optional[torch.optim.Optimizer] = None
         self.training, self.epoch, self.n_epoch, self.start_epoch = False, 0, 0, 0
         self.cbs: list[Callback] = []
-        # InterruptGuard: Ctrl-C never lands half-way through opt.step() (interrupt.py)
+        # Defaults: train/eval mode and position, the record, the bars and table, Ctrl-C never
+        # half-way through opt.step(), stop before a NaN loss reaches the weights.
         self.add_cbs([TrainEvalCallback(), Recorder(), ProgressCallback(), InterruptGuard(),
                       TerminateOnNaN()])
         self.add_cbs(cbs)
@@ -101,9 +100,19 @@ class Learner:
             self.remove_cbs(cbs)
 
     def _index_events(self) -> None:
-        """For each event, the callbacks that have a method for it, in order. Looked up here,
-        when callbacks come and go, so a batch does not search every callback for each event."""
+        """For each event, the callbacks that have it, in order: looked up once, not per batch."""
         self.event_cbs = {event: [cb for cb in self.cbs if hasattr(cb, event)] for event in EVENTS}
+
+    @contextlib.contextmanager
+    def removed_cbs(self, cls: type) -> Iterator["Learner"]:
+        """`with learn.removed_cbs(ProgressCallback): ...` — the callbacks of class `cls` are off
+        inside, and back (in their order) after."""
+        cbs = [cb for cb in self.cbs if isinstance(cb, cls)]
+        self.remove_cbs(cbs)
+        try:
+            yield self
+        finally:
+            self.add_cbs(cbs)
 
     def get_cb(self, cls: type) -> Optional[Callback]:
         """The first registered callback that is an instance of `cls`, or None."""
@@ -132,8 +141,9 @@ class Learner:
                 getattr(cb, event)()
             except CANCEL_EXCEPTIONS:
                 raise
-            except Exception as e:
-                e.add_note(f"(raised in callback {cb.name}.{event})")
+            except BaseException as e:  # BaseException: a Ctrl-C in after_fit waits its turn too
+                if isinstance(e, Exception):
+                    e.add_note(f"(raised in callback {cb.name}.{event})")
                 if event != "after_fit":
                     raise
                 errors.append(e)
@@ -207,7 +217,8 @@ class Learner:
         # the optimiser as it finds it in before_fit, hyper-parameters included.
         lrs = [g["lr"] for g in self.opt.param_groups]
         wds = [g["weight_decay"] for g in self.opt.param_groups]
-        self.fit_epochs(finder.n_epochs(self.data.train_dl), lrs, wds, [finder])
+        with self.removed_cbs(TerminateOnNaN):  # a NaN ends the sweep, and the weights go back
+            self.fit_epochs(finder.n_epochs(self.data.train_dl), lrs, wds, [finder])
         return self.recorder.suggestions() if self.recorder is not None else None
 
     def fit_epochs(self, n_epoch: int, lrs: HyperValues, wds: Optional[HyperValues] = None,
@@ -279,8 +290,7 @@ class Learner:
 
     # ------------------------------------------------------------------ freezing
     def freeze_to(self, n: int) -> None:
-        """Freeze layer groups [0, n) and unfreeze the rest (fastai 0.7: `freeze_to(-1)`
-        trains only the last group, the head)."""
+        """Freeze layer groups [0, n), train the rest (fastai 0.7: freeze_to(-1) trains the head)."""
         freeze_groups(self.layer_groups, n)
 
     def freeze(self) -> None:
@@ -321,8 +331,7 @@ class Learner:
         return torch.cat(preds), torch.cat(targs)
 
     def predict(self, dl: Optional[DataLoader] = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """fastai 0.7 name: `(probs, targets)` for `dl`, by default the validation set."""
-        return self.get_preds(dl)
+        return self.get_preds(dl)  # fastai 0.7's name
 
     def set_data(self, data) -> None:
         """Train on new data with the same model and optimiser (progressive resizing, fastai 0.7)."""
@@ -339,17 +348,9 @@ class Learner:
         return load_learner_state(self, name, with_opt)
 
     # ------------------------------------------------------------------ misc
-    @contextlib.contextmanager
-    def silent(self) -> Iterator["Learner"]:
+    def silent(self) -> contextlib.AbstractContextManager:
         """`with learn.silent(): learn.fit(...)` — no progress bars, no printed table."""
-        progress = self.progress
-        if progress is not None:
-            self.remove_cb(progress)
-        try:
-            yield self
-        finally:
-            if progress is not None:
-                self.add_cb(progress)
+        return self.removed_cbs(ProgressCallback)
 
     def summary(self) -> str:
         """A short text description: layer groups, parameter counts, trainable or frozen."""

@@ -237,7 +237,8 @@ def test_the_batch_reads_like_the_textbook():
                  "self.opt.zero_grad(set_to_none=True)"):
         assert line in source
     names = [cb.name for cb in synth_learner().cbs]
-    assert names == ["TrainEvalCallback", "Recorder", "ProgressCallback", "InterruptGuard"]
+    assert names == ["TrainEvalCallback", "TerminateOnNaN", "Recorder", "ProgressCallback",
+                     "InterruptGuard"]
 
 
 def test_schedules_read_the_position_that_train_eval_keeps():

@@ -100,6 +100,8 @@ class Recorder(Callback):
         self.values.append(row)
 
     def after_fit(self):
+        if not hasattr(self, "losses"):  # a callback before us refused the fit in before_fit
+            return
         # The loss tensors hold no graph, but keep them small and on the CPU for plotting.
         self.losses = [l.cpu() for l in self.losses] if self.losses and self.losses[0].is_cuda else self.losses
 
