@@ -59,8 +59,7 @@ class Learner:
         self.opt: Optional[torch.optim.Optimizer] = None
         self.training, self.epoch, self.n_epoch, self.start_epoch = False, 0, 0, 0
         self.cbs: list[Callback] = []
-        # Defaults: train/eval mode and position, the record, the bars and table, Ctrl-C never
-        # half-way through opt.step(), stop before a NaN loss reaches the weights.
+        # Defaults: mode and position, the record, bars + table, whole steps on Ctrl-C, NaN guard
         self.add_cbs([TrainEvalCallback(), Recorder(), ProgressCallback(), InterruptGuard(),
                       TerminateOnNaN()])
         self.add_cbs(cbs)
