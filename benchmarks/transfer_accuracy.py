@@ -28,7 +28,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from minifast import ConvLearner, efficientnet_lite0  # noqa: E402
-from minifast.data import ImageClassifierData, get_cv_idxs, tfms_from_model, transforms_side_on  # noqa: E402
+from minifast.data import ImageClassifierData, get_cv_idxs, transforms_side_on  # noqa: E402
+from minifast.vision.archs import tfms_from_model
 from minifast.data.image_datasets import FilesDataset  # noqa: E402
 
 DATA = Path(os.environ.get("MINIFAST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

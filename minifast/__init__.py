@@ -66,7 +66,6 @@ from .data import (
     open_image,
     pokemon_data,
     split_by_pct,
-    tfms_from_model,
     tfms_from_stats,
     transforms_basic,
     transforms_side_on,
@@ -77,13 +76,15 @@ from .data import (
     RandomRotate,
 )
 
-__all__ += ["RandomRotate", "RandomLighting", "RandomFlip", "RandomDihedral", "ImageClassifierData", "tfms_from_model", "tfms_from_stats", "transforms_basic",
+__all__ += ["RandomRotate", "RandomLighting", "RandomFlip", "RandomDihedral", "ImageClassifierData",
+            "tfms_from_stats", "transforms_basic",
             "transforms_side_on", "transforms_top_down", "get_cv_idxs", "split_by_pct",
             "open_image", "BadImageError", "BadImageWarning", "EmptyClassWarning", "get_dataset",
             "mnist_data",
             "cifar10_data", "pokemon_data", "dogbreeds_data"]
 # --- transfer learning (vision/)
 from .vision.archs import (
+    tfms_from_model,
     densenet121,
     efficientnet_lite0,
     resnet18,
@@ -97,7 +98,7 @@ from .callbacks.bn_freeze import BnFreeze
 from .vision.conv_learner import ConvLearner
 from .vision.interpret import ClassificationInterpretation
 
-__all__ += ["ConvLearner", "BnFreeze", "ClassificationInterpretation", "efficientnet_lite0",
+__all__ += ["tfms_from_model", "ConvLearner", "BnFreeze", "ClassificationInterpretation", "efficientnet_lite0",
             "resnet18", "resnet34", "resnet50", "resnet101", "densenet121", "vgg16", "vgg16_bn"]
 # --- distributed training and tuning
 from .callbacks.distributed import Distributed, distrib

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from minifast import (Callback, ConvLearner, DataBunch, GradientAccumulation, GradientClipping,
                       Learner, MixedPrecision, efficientnet_lite0)
-from minifast.data import ImageClassifierData, tfms_from_model, transforms_side_on
+from minifast.data import ImageClassifierData, transforms_side_on
+from minifast.vision.archs import tfms_from_model
 from tests.conftest import synth_data
 from tests.data_fakes import make_class_folders
 from tests.test_vision_learner import tensor_data

@@ -7,13 +7,8 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
-from minifast.data import (
-    IMAGENET_STATS,
-    tfms_from_model,
-    tfms_from_stats,
-    transforms_side_on,
-    transforms_top_down,
-)
+from minifast.data import IMAGENET_STATS, tfms_from_stats, transforms_side_on, transforms_top_down
+from minifast.vision.archs import tfms_from_model
 from minifast.data.augment import dihedral
 
 STATS = ((0.5, 0.4, 0.3), (0.2, 0.25, 0.5))

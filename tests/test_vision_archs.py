@@ -7,7 +7,7 @@ from PIL import Image
 from torch import nn
 
 from minifast import efficientnet_lite0, resnet18, resnet34
-from minifast.data import tfms_from_model
+from minifast.vision.archs import tfms_from_model
 from minifast.vision.archs import (
     ARCHS,
     IMAGENET_STATS,

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from minifast import ClassificationInterpretation, ConvLearner, efficientnet_lite0
-from minifast.data import ImageClassifierData, tfms_from_model, transforms_side_on
+from minifast.data import ImageClassifierData, transforms_side_on
+from minifast.vision.archs import tfms_from_model
 from minifast.vision.cli_commands import fine_tune, run_predict, run_train
 from minifast.vision.export import load_learner
 from minifast.vision.interpret import confusion_matrix, most_confused

@@ -13,16 +13,11 @@ from .course_datasets import cifar10_data, dogbreeds_data, get_dataset, mnist_da
 from .images import BadImageError, BadImageWarning, open_image
 from .labels import EmptyClassWarning
 from .split import get_cv_idxs, split_by_pct
-from .transforms import (
-    IMAGENET_STATS,
-    ImageTransforms,
-    tfms_from_model,
-    tfms_from_stats,
-)
+from .transforms import IMAGENET_STATS, ImageTransforms, tfms_from_stats
 from .image_classifier_data import ImageClassifierData
 
 __all__ = [
-    "DataBunch", "ImageClassifierData", "ImageTransforms", "tfms_from_model", "tfms_from_stats",
+    "DataBunch", "ImageClassifierData", "ImageTransforms", "tfms_from_stats",
     "transforms_basic", "transforms_side_on", "transforms_top_down", "IMAGENET_STATS",
     "get_cv_idxs", "split_by_pct", "open_image", "BadImageError", "BadImageWarning",
     "EmptyClassWarning",

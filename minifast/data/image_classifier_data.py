@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from .download import cache_dir
 from .image_datasets import ArraysDataset, FilesDataset
-from .images import list_images, scan_images
+from .images import PathLike, list_images, scan_images
 from .labels import (check_class_counts, check_label_range, class_folders, encode_labels,
                      files_by_class, int_labels, read_labels_csv)
 from .loaders import default_num_workers, make_loader
@@ -30,7 +30,6 @@ from .split import get_cv_idxs, split_by_idxs, split_by_pct
 from .stats import channel_stats
 from .transforms import IMAGENET_STATS, tfms_from_stats
 
-PathLike = Union[str, Path]
 Split = tuple[list[Path], np.ndarray]  # (files, labels)
 NOT_CLASSES = ("models", "tmp")  # folders the course writes into PATH: never classes
 

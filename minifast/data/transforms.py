@@ -11,7 +11,7 @@ up/down are not), `transforms_top_down` (satellite, microscope: all 8 flips/rota
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Optional, Sequence
 
 import torch
 from PIL import Image
@@ -77,14 +77,3 @@ def tfms_from_stats(stats: Stats, sz: int, aug_tfms: Optional[Sequence[Callable]
     train = v2.Compose([scale, *build_augmentations(aug_tfms), v2.RandomCrop(sz), *_to_normalised_tensor(stats)])
     valid = v2.Compose([v2.Resize(sz), v2.CenterCrop(sz), *_to_normalised_tensor(stats)])
     return ImageTransforms(train, sz, stats), ImageTransforms(valid, sz, stats)
-
-
-def tfms_from_model(arch: Union[Callable, str], sz: int, aug_tfms: Optional[Sequence[Callable]] = None,
-                    max_zoom: Optional[float] = None) -> tuple[ImageTransforms, ImageTransforms]:
-    """`tfms_from_stats` with the normalisation the pretrained `arch` was trained with.
-
-    `arch` is a constructor exported by minifast (`resnet34`) or its name (`"resnet34"`).
-    """
-    from ..vision.archs import arch_stats  # imported here: vision/ imports data/, not the reverse
-
-    return tfms_from_stats(arch_stats(arch), sz, aug_tfms=aug_tfms, max_zoom=max_zoom)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from ..data.transforms import IMAGENET_STATS, Stats
+from ..data.transforms import IMAGENET_STATS, ImageTransforms, Stats, tfms_from_stats
 
 LITE_STATS: Stats = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # EfficientNet-Lite: (x - 0.5) / 0.5
 
@@ -193,6 +193,15 @@ def get_arch(arch: Arch) -> ArchSpec:
 def arch_stats(arch: Arch) -> Stats:
     """`(mean, std)` per RGB channel that `arch`'s pretrained weights expect (for tfms_from_model)."""
     return get_arch(arch).stats
+
+
+def tfms_from_model(arch: Arch, sz: int, aug_tfms: Optional[Sequence[Callable]] = None,
+                    max_zoom: Optional[float] = None) -> tuple[ImageTransforms, ImageTransforms]:
+    """`tfms_from_stats` with the normalisation the pretrained `arch` was trained with.
+
+    `arch` is a constructor exported by minifast (`resnet34`) or its name (`"resnet34"`).
+    """
+    return tfms_from_stats(arch_stats(arch), sz, aug_tfms=aug_tfms, max_zoom=max_zoom)
 
 
 def num_features(body: nn.Module) -> int:

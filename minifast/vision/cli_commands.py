@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .archs import PretrainedWeightsUnavailable
+from ..data import ImageClassifierData, transforms_side_on
+from .archs import PretrainedWeightsUnavailable, tfms_from_model
+from .conv_learner import ConvLearner
 from .export import load_learner
 
 XTRA_FC, PS = [512], [0.25, 0.5]  # the head's hidden layer and dropouts (the export records them)
@@ -21,9 +23,6 @@ XTRA_FC, PS = [512], [0.25, 0.5]  # the head's hidden layer and dropouts (the ex
 
 def run_train(args) -> int:
     """Fine-tune `args.arch` on `args.folder`; returns the exit code (0 ok, 1 error)."""
-    from ..data import ImageClassifierData, tfms_from_model, transforms_side_on
-    from .conv_learner import ConvLearner
-
     folder = Path(args.folder)
     out = Path(args.out) if args.out else folder / "models"
     try:

@@ -28,6 +28,7 @@ from ..layer_groups import params_of
 from ..learner import Learner
 from ..metrics import accuracy
 from .archs import Arch, get_arch, num_features
+from .export import export_learner
 from .head import TransferModel, create_head
 from .precompute import Precompute
 from .predict import predict_one, tta
@@ -207,10 +208,6 @@ class ConvLearner(Learner):
     def export(self, path: Union[str, Path]) -> Path:
         """Write one file for inference (weights, classes, arch, head, transform); read it back
         with `load_learner(path)`. Tensors and plain containers only: see vision/export.py."""
-        # Imported here only to keep this edit to one place; no import cycle (export.py does not
-        # import this file), so it may move to the imports at the top.
-        from .export import export_learner
-
         return export_learner(self, path)
 
 

@@ -29,17 +29,15 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..checkpoint import check_state_dict, read_checkpoint
-from ..data.images import open_image, to_rgb
+from ..data.images import PathLike, open_image, to_rgb
 from ..data.transforms import ImageTransforms, tfms_from_stats
 from ..distributed import save_on_main, unwrap_model
 from .archs import get_arch
 from .head import TransferModel, create_head
-from .predict import predict_image
+from .predict import ImageLike, predict_image
 
 FORMAT, VERSION = "minifast-export", 1
 KEYS = ("arch", "classes", "model", "head", "tfms")
-PathLike = Union[str, Path]
-ImageLike = Union[str, Path, Image.Image]
 
 
 def head_config(head: nn.Sequential) -> dict[str, Any]:
