@@ -8,7 +8,7 @@ Idea: fastai v2's `GradientAccumulation(n_acc)` (its name and meaning: n_acc is 
 from __future__ import annotations
 
 from ..callback import Callback, CancelBatchException
-from .recorder import _batch_size  # one definition of "how many samples in yb" for the library
+from ..torch_utils import batch_size
 
 
 class GradientAccumulation(Callback):
@@ -44,7 +44,7 @@ class GradientAccumulation(Callback):
         self.learn.opt.zero_grad(set_to_none=True)
 
     def before_backward(self):
-        bs = _batch_size(self.learn.yb)
+        bs = batch_size(self.learn.yb)
         self.count += bs
         self.learn.loss = self.learn.loss * (bs / self.n_acc)
 
