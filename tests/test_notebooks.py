@@ -24,6 +24,10 @@ from tests.conftest import REPO, shared_data_dir
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 NEEDS_SHARED_DATA = {"02_cifar10", "03_pokemon", "04_dog_breeds"}  # 01 and 05 use the bundled sample
 CELL_TIMEOUT_S = 300
+# Issue 18 (second edition) rewrites each notebook to end with `RESULT` lines. 02/03/04 are not
+# rewritten yet: they keep their first-edition outputs until their new recipes are measured, so the
+# RESULT checks below apply to the rewritten ones. Remove a name here when its notebook is redone.
+FIRST_EDITION = {"02_cifar10", "03_pokemon", "04_dog_breeds"}
 
 
 RESULT_LINE = re.compile(r"^RESULT (\S+) (\S+)$", re.MULTILINE)
@@ -60,7 +64,8 @@ def test_notebook_runs_in_quick_mode(path: Path, tmp_path: Path, monkeypatch):
               if o.get("output_type") == "error"]
     assert not errors, errors
     assert "quick mode" in _all_text(nb), "the notebook must print that it runs in quick mode"
-    assert "minutes" in result_lines(nb), f"{path.name}: no 'RESULT minutes <value>' line in quick mode"
+    if path.stem not in FIRST_EDITION:
+        assert "minutes" in result_lines(nb), f"{path.name}: no 'RESULT minutes <value>' line in quick mode"
     print(f"{path.name}: quick mode in {seconds:.1f} s")
 
 
@@ -78,7 +83,10 @@ def test_committed_notebook_has_outputs(path: Path):
     assert "full mode" in _all_text(nb), f"{path.name}: the committed outputs are not a full-mode run"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+SECOND_EDITION = [p for p in NOTEBOOKS if p.stem not in FIRST_EDITION]
+
+
+@pytest.mark.parametrize("path", SECOND_EDITION, ids=[p.stem for p in SECOND_EDITION])
 def test_committed_notebook_prints_its_results(path: Path):
     """The last code cell prints `RESULT <name> <value>` per figure, `minutes` among them."""
     results = result_lines(nbformat.read(path, as_version=4))
