@@ -79,7 +79,7 @@ def components(number: int = 200, repeat: int = 50) -> str:
             timeit.timeit(fn, number=number)  # warm-up: the first timings of a process run slow
             best = min(timeit.repeat(fn, number=number, repeat=repeat)) / number
             lines.append(f"| {name} | {best * 1e6:.2f} |")
-        learn.progress.bar.close()
+        learn("after_fit")  # closes the bar and takes InterruptGuard's SIGINT handler back out
     return "\n".join(lines)
 
 

@@ -164,7 +164,7 @@ def test_cifar10_download_to_ready_data(no_data, tmp_path, monkeypatch):
     import pickle
 
     import numpy as np
-    from minifast.data import datasets
+    from minifast.data import course_datasets as datasets
 
     archive, members = _fake_cifar_tar(tmp_path / "cifar-10-python.tar.gz")
     fake = Resource(archive.as_uri(), file_hash(archive), extract=True)
