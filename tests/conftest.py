@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import matplotlib
@@ -57,3 +58,14 @@ def synth_learner(n_train: int = 64, n_valid: int = 32, bs: int = 16, seed: int 
 @pytest.fixture
 def synth():
     return synth_learner
+
+
+@pytest.fixture(autouse=True)
+def no_sigint_handler_left_behind(request):
+    """Every test must leave Python's own Ctrl-C handler in place: a fit that leaves
+    InterruptGuard's handler installed would hold a user's Ctrl-C in every later cell."""
+    yield
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is not signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # do not break the next tests
+        pytest.fail(f"{request.node.nodeid} left SIGINT handler {handler!r} installed")
