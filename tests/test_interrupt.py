@@ -268,3 +268,46 @@ def test_a_process_group_sigint_leaves_persistent_workers_alive(tmp_path):
     proc = subprocess.run([sys.executable, "-c", GROUP_SIGINT], cwd=REPO, capture_output=True,
                           text=True, timeout=120, start_new_session=True)  # its own group
     assert proc.stdout.split("\n")[:2] == ["interrupted", "ok 2 (320, 1)"], proc.stderr[-2000:]
+
+
+GROUP_SIGINT_IMAGES = """
+import os, signal, sys, time
+from pathlib import Path
+import torch
+from torch import nn
+from minifast import Callback, ImageClassifierData, Learner
+from minifast.data.transforms import tfms_from_stats
+from tests.data_fakes import make_class_folders
+
+class CtrlC(Callback):  # Jupyter's "Interrupt kernel" / a terminal's Ctrl-C: SIGINT to the group
+    def before_batch(self):
+        if self.learn.training and (self.learn.epoch, self.learn.iter) == (1, 2):
+            os.killpg(os.getpgid(0), signal.SIGINT)
+            time.sleep(0.5)  # the workers receive it too
+
+root = Path(sys.argv[1])
+make_class_folders(root / "train", {"cat": 150, "dog": 150})
+make_class_folders(root / "valid", {"cat": 140, "dog": 140}, seed=1)
+data = ImageClassifierData.from_paths(root, bs=32, tfms=tfms_from_stats(((0.5,) * 3, (0.5,) * 3), 16))
+assert data.train_dl.num_workers == 2 and data.valid_dl.persistent_workers, data.valid_dl
+model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 2))
+learn = Learner(model, data, device="cpu")
+try:
+    with learn.silent():
+        learn.fit(0.01, 3, cbs=[CtrlC()])
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+time.sleep(0.5)
+with learn.silent():
+    learn.fit(0.01, 1)  # the same learn and data object: no rebuild
+preds, targs = learn.get_preds()
+print("ok", len(learn.recorder.values), tuple(preds.shape), flush=True)
+"""
+
+
+def test_a_process_group_sigint_on_an_image_folder_leaves_fit_and_get_preds_working(tmp_path):
+    """Issue 16 item 1, as users meet it: >= 256 images in folders get 2 workers by default."""
+    proc = subprocess.run([sys.executable, "-c", GROUP_SIGINT_IMAGES, str(tmp_path / "imgs")],
+                          cwd=REPO, capture_output=True, text=True, timeout=240,
+                          start_new_session=True)  # its own process group, so pytest is spared
+    assert proc.stdout.split("\n")[:2] == ["interrupted", "ok 1 (280, 2)"], proc.stderr[-2000:]
