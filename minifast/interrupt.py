@@ -48,8 +48,12 @@ class InterruptGuard(Callback):
         self.release()  # a batch cancelled after before_step never reached after_step
 
     def after_fit(self):
-        self.holding = self.pending = False  # an error may be on its way: do not add another
-        self.__exit__()
+        pending, self.holding, self.pending = self.pending, False, False
+        try:
+            if pending:  # held since a batch that a callback cancelled after its step
+                self._deliver()
+        finally:
+            self.__exit__()
 
     # ---------------------------------------------------------------- the mechanism
     def __enter__(self) -> "InterruptGuard":

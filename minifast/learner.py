@@ -99,8 +99,8 @@ class Learner:
             self.remove_cbs(cbs)
 
     def _index_events(self) -> None:
-        """For each event, the callbacks that have it, in order: looked up once, not per batch."""
-        self.event_cbs = {event: [cb for cb in self.cbs if hasattr(cb, event)] for event in EVENTS}
+        """For each event, (callback, its bound method) in order: looked up once, not per batch."""
+        self.event_cbs = {e: [(cb, getattr(cb, e)) for cb in self.cbs if hasattr(cb, e)] for e in EVENTS}
 
     @contextlib.contextmanager
     def removed_cbs(self, cls: type) -> Iterator["Learner"]:
@@ -131,13 +131,13 @@ class Learner:
         """Fire `event`: call that method of every callback that has it, lowest `order` first.
 
         An error keeps its type and traceback; a note says which callback and event raised it.
-        In `after_fit` every callback still runs (each may have weights to put back or files to
-        close), then the first error is raised.
+        In `after_fit` every callback still runs (each may have weights to put back), then the
+        first error is raised.
         """
         errors = []
-        for cb in self.event_cbs[event]:
+        for cb, method in self.event_cbs[event]:
             try:
-                getattr(cb, event)()
+                method()
             except CANCEL_EXCEPTIONS:
                 raise
             except BaseException as e:  # BaseException: a Ctrl-C in after_fit waits its turn too

@@ -11,7 +11,7 @@ import threading
 import pytest
 import torch
 
-from minifast import Callback
+from minifast import Callback, CancelFitException
 from minifast.interrupt import InterruptGuard
 from tests.conftest import REPO, synth_learner
 
@@ -311,3 +311,17 @@ def test_a_process_group_sigint_on_an_image_folder_leaves_fit_and_get_preds_work
                           cwd=REPO, capture_output=True, text=True, timeout=240,
                           start_new_session=True)  # its own process group, so pytest is spared
     assert proc.stdout.split("\n")[:2] == ["interrupted", "ok 1 (280, 2)"], proc.stderr[-2000:]
+
+
+class StopAfterStep(Callback):
+    order = 50  # before InterruptGuard (90): its after_step never runs for this batch
+
+    def after_step(self):
+        raise CancelFitException()
+
+
+def test_a_ctrl_c_held_during_the_last_step_is_not_lost_when_a_callback_stops_the_fit():
+    learn = synth_learner(opt_func=SignalMidStep)  # SIGINT arrives during the first step
+    with learn.silent(), pytest.raises(KeyboardInterrupt):
+        learn.fit(0.05, 1, cbs=[StopAfterStep()])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
