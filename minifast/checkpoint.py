@@ -34,11 +34,16 @@ def save_checkpoint(state: dict, path: Union[str, Path]) -> Path:
     half of one. Temp files left by saves killed earlier (kill -9, power loss) are removed first.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent)
     state = {**state, "checksum": checksum(state)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-{HOST_ID}.",
-                               suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-{HOST_ID}.",
+                                   suffix=".tmp")
+    except OSError as e:  # a read-only data folder (fastai 0.7 puts models/ next to the data)
+        raise OSError(e.errno, f"cannot write {path} ({e.strerror or e}); nothing was written. "
+                      "Give the learner a writable folder: Learner(..., path='some/dir') or "
+                      "ConvLearner.pretrained(..., path='some/dir')") from e
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)

@@ -245,3 +245,19 @@ def test_live_and_foreign_temp_files_are_kept_old_ones_removed(tmp_path):
     os.utime(foreign, (hour_ago, hour_ago))
     assert checkpoint.remove_stale_temps(folder) == [old]
     assert live.exists() and foreign.exists() and not old.exists()
+
+
+def test_saving_into_a_read_only_folder_says_what_to_do(tmp_path, monkeypatch):
+    """fastai 0.7 puts models/ next to the data; a read-only data folder gets a clear message
+    (root ignores chmod, so the folder's mkdir is made to fail as it would for a user)."""
+    from pathlib import Path
+
+    from minifast.checkpoint import save_checkpoint
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(OSError, match=r"cannot write .*m\.pth .*Permission denied.*path='some/dir'"):
+        save_checkpoint({"model": {}}, tmp_path / "data" / "models" / "m.pth")
+    assert not (tmp_path / "data").exists()
