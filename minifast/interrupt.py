@@ -43,9 +43,8 @@ class InterruptGuard(Callback):
 
     def after_step(self):
         self.release()
-
-    def after_batch(self):
-        self.release()  # a batch cancelled after before_step never reached after_step
+    # A batch cancelled between before_step and after_step keeps holding until the next step
+    # ends, or until after_fit, which delivers a Ctrl-C still held (no per-batch event for it).
 
     def after_fit(self):
         pending, self.holding, self.pending = self.pending, False, False

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-import torch
 
 from .lr_finder import SuggestedLRs, lr_suggestions
 
@@ -21,7 +20,7 @@ class TrainingRecord:
 
     names: list[str]
     values: list[list[float]]
-    losses: list[torch.Tensor]
+    losses: list[float]
     lrs: list[list[float]]
     moms: list[list[float]]
 
@@ -39,7 +38,7 @@ class TrainingRecord:
 
     def loss_values(self) -> np.ndarray:
         """Per-batch training losses as a numpy array."""
-        return torch.stack(self.losses).float().cpu().numpy() if self.losses else np.zeros(0)
+        return np.array(self.losses, dtype=np.float64)
 
     def smooth_losses(self, beta: float = 0.98) -> np.ndarray:
         """Exponential moving average of the losses, debiased (as Adam debiases its moments)."""

@@ -11,7 +11,7 @@ import threading
 import pytest
 import torch
 
-from minifast import Callback, CancelFitException
+from minifast import Callback, CancelBatchException, CancelFitException
 from minifast.interrupt import InterruptGuard
 from tests.conftest import REPO, synth_learner
 
@@ -324,4 +324,26 @@ def test_a_ctrl_c_held_during_the_last_step_is_not_lost_when_a_callback_stops_th
     learn = synth_learner(opt_func=SignalMidStep)  # SIGINT arrives during the first step
     with learn.silent(), pytest.raises(KeyboardInterrupt):
         learn.fit(0.05, 1, cbs=[StopAfterStep()])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class CtrlCThenCancelTheStep(Callback):
+    order = 95  # after InterruptGuard (90) began to hold in before_step
+
+    def before_step(self):
+        if self.learn.iter == 0:
+            os.kill(os.getpid(), signal.SIGINT)  # held: the guard is holding
+            raise CancelBatchException()  # the step never runs, after_step never fires
+
+
+def test_a_ctrl_c_held_for_a_cancelled_step_is_delivered_by_the_next_step():
+    learn, steps = synth_learner(opt_func=SGD_MOM), []
+
+    class CountSteps(Callback):
+        def after_step(self):
+            steps.append(self.learn.iter)
+
+    with learn.silent(), pytest.raises(KeyboardInterrupt):
+        learn.fit(0.05, 1, cbs=[CtrlCThenCancelTheStep(), CountSteps()])
+    assert steps == [1]  # the next batch's step ran whole, then the Ctrl-C was delivered
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -1,8 +1,10 @@
 """Recorder: what happened during a fit — per-batch losses and hyper-parameters, per-epoch metrics.
 
 It is also `learn.sched` (fastai 0.7's name): after `lr_find`, `learn.sched.plot()` draws the
-loss against the learning rate. To stay cheap it keeps per-batch losses as tensors and only
-turns them into numbers (a device sync) once per epoch. This file is what it does at each event;
+loss against the learning rate. Training losses are read as numbers each batch (`loss.item()`:
+the default NaN check reads the loss anyway, so on a GPU this adds no second wait, and a float is
+cheaper to keep than a tensor); validation losses and metrics stay tensors and are turned into
+numbers once per phase. This file is what it does at each event;
 reading the record back and plotting it (`log`, `metric`, `plot`...) is in record.py.
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ class Recorder(TrainingRecord, Callback):
     def before_fit(self):
         self.names = ["epoch", "train_loss", "valid_loss",
                       *[metric_name(m) for m in self.learn.metrics], "time"]
-        self.losses: list[torch.Tensor] = []  # one detached scalar per training batch
+        self.losses: list[float] = []          # one per training batch
         self.lrs: list[list[float]] = []       # per batch, one value per param group
         self.moms: list[list[float]] = []
         self.values: list[list[float]] = []    # one row per epoch, columns `self.names`
@@ -50,20 +52,22 @@ class Recorder(TrainingRecord, Callback):
         # after_loss, not after_batch: it fires exactly once per batch that has a loss, with the
         # lrs that this batch's step uses (schedulers set them in before_batch).
         learn = self.learn
-        loss, bs = learn.loss.detach(), batch_size(learn.yb)
+        bs = batch_size(learn.yb)
         if learn.training:
-            self.losses.append(loss)
+            self.losses.append(learn.loss.item())
             self.train_sizes.append(bs)
             self.lrs.append(get_hyper(learn.opt, "lr"))
             self.moms.append(get_hyper(learn.opt, "mom"))
         else:
-            self.valid_losses.append(loss)
+            self.valid_losses.append(learn.loss.detach())
             self.valid_sizes.append(bs)
             for values, metric in zip(self.metric_values, learn.metrics):
                 values.append(_metric_value(metric, learn))
 
     def after_train(self):
-        self.train_sum, self.train_count = _weighted_sum(self.losses[self.epoch_start:], self.train_sizes)
+        losses = self.losses[self.epoch_start:]
+        self.train_sum = sum(loss * n for loss, n in zip(losses, self.train_sizes))
+        self.train_count = sum(self.train_sizes)
 
     def after_validate(self):
         self.valid_sum, self.valid_count = _weighted_sum(self.valid_losses, self.valid_sizes)
@@ -91,11 +95,6 @@ class Recorder(TrainingRecord, Callback):
                time.perf_counter() - self.start_time]
         self.values.append(row)
 
-    def after_fit(self):
-        if not hasattr(self, "losses"):  # a callback before us refused the fit in before_fit
-            return
-        # The loss tensors hold no graph, but keep them small and on the CPU for plotting.
-        self.losses = [l.cpu() for l in self.losses] if self.losses and self.losses[0].is_cuda else self.losses
 
 
 def _metric_value(metric, learn) -> torch.Tensor:
