@@ -86,7 +86,7 @@ class Recorder(TrainingRecord, Callback):
             self.after_train()
         if not self.valid_count:
             self.after_validate()
-        # The one sync point per epoch: tensors -> Python floats.
+        # Validation sums are tensors until here: one sync for them per epoch.
         def mean(total, count):
             return float(total / count) if count else float("nan")
         row = [self.learn.epoch, mean(self.train_sum, self.train_count),
