@@ -68,7 +68,7 @@ def remove_stale_temps(folder: Path) -> list[Path]:
         match = TEMP_NAME.match(tmp.name)
         if match is None:
             continue  # not ours
-        dead = match["host"] == HOST_ID and not _pid_alive(int(match["pid"]))
+        dead = match["host"] == HOST_ID and not pid_alive(int(match["pid"]))
         try:
             if dead or now - tmp.stat().st_mtime > STALE_AFTER_S:
                 tmp.unlink()
@@ -78,7 +78,11 @@ def remove_stale_temps(folder: Path) -> list[Path]:
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Is process `pid` running? Used to tell a writer that died (kill -9) from a live one, here
+    and by the data downloads and resizes, which leave their own temp files."""
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would end the process on Windows: never clean there
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Optional, Sequence
 
+from ..checkpoint import pid_alive
+
 Fetch = Callable[[str, Path], None]  # (url, destination file) -> None
 
 
@@ -117,19 +119,6 @@ def download(resources: Sequence[Resource], dest: Path, fetch: Optional[Fetch] =
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
-
-
-def pid_alive(pid: int) -> bool:
-    """Is process `pid` running? (Signal 0 checks without sending anything.)"""
-    if os.name == "nt":
-        return True  # os.kill(pid, 0) would end the process on Windows: never clean there
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, as another user's process
-    return True
 
 
 def remove_stale_partials(folder: Path) -> list[Path]:

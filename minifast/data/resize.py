@@ -16,7 +16,7 @@ from typing import Sequence
 
 from PIL import Image
 
-from .download import pid_alive
+from ..checkpoint import pid_alive
 from .images import open_image
 from .loaders import cpu_count
 
