@@ -304,11 +304,8 @@ def test_a_download_killed_with_sigkill_is_cleaned_by_the_next_one(tmp_path):
     src = tmp_path / "a.txt"
     src.write_bytes(b"hello")
     cache = tmp_path / "cache"
-    # download.py alone (stdlib only), loaded by its path: `import minifast` would take seconds
-    script = ("import importlib.util, sys, time\nfrom pathlib import Path\n"
-              "spec = importlib.util.spec_from_file_location('dl', 'minifast/data/download.py')\n"
-              "dl = importlib.util.module_from_spec(spec); sys.modules['dl'] = dl\n"
-              "spec.loader.exec_module(dl); Resource, download = dl.Resource, dl.download\n"
+    script = ("import time\nfrom pathlib import Path\n"
+              "from minifast.data.download import Resource, download\n"
               "def fetch(url, dest):\n"
               "    dest.write_bytes(b'half'); print('fetching', flush=True); time.sleep(60)\n"
               f"download([Resource('file:///a.txt', '0' * 64)], Path({str(cache / 'set')!r}), fetch)\n")
