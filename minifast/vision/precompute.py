@@ -7,11 +7,12 @@ on the stored activations — seconds per epoch instead of minutes.
 A cache must never be stale. Its key is a sha256 of everything the activations depend on: the
 body's structure and weights, the transforms, the image size, and each data set's fingerprint
 (file list, sizes, mtimes, labels). Change any of them and the key changes, so a new entry is
-computed. Nor may it be damaged: each file holds its row count and a sha256 of its tensors, and
-a file that cannot be read, has the wrong number of rows or fails its checksum is named in a
-warning and recomputed. Files are written atomically (temp file + rename).
+computed. Nor may it be damaged: each file holds its row count and the SHA-256 checksum that
+`save_checkpoint` adds to everything it writes, and a file that cannot be read, has the wrong
+number of rows or fails its checksum is named in a warning and recomputed. Files are written
+atomically (temp file + rename).
 
-    <cache root>/<key>/train.pt, valid.pt, test.pt   {"x", "y", "rows", "sha256"}
+    <cache root>/<key>/train.pt, valid.pt, test.pt   {"x", "y", "rows", "checksum"}
 
 The cache root is `<learn.path>/tmp/precompute` (fastai 0.7's `tmp/` beside the data), or, when
 that cannot be written (a read-only data folder), `<user cache>/precompute/<hash of learn.path>`.
@@ -28,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from ..callback import Callback
-from ..checkpoint import save_checkpoint
+from ..checkpoint import checksum, save_checkpoint
 from ..data import DataBunch, ImageClassifierData
 from ..data.download import cache_dir
 from ..distributed import is_main_process, main_process_first
@@ -221,21 +222,21 @@ def read_features(file: Path, rows: int) -> Optional[dict]:
 
 def _damage(saved, rows: int) -> Optional[str]:
     """Why a loaded cache file cannot be used, or None."""
-    if not isinstance(saved, dict) or not {"x", "y", "rows", "sha256"} <= saved.keys():
+    if not isinstance(saved, dict) or not {"x", "y", "rows", "checksum"} <= saved.keys():
         return "is not a feature file of this minifast version"
     x, y = saved["x"], saved["y"]
     if saved["rows"] != rows or len(x) != rows or len(y) != rows:
         return f"has {len(x)} rows where the data set has {rows}"
-    if saved["sha256"] != tensors_sha256(x, y):
+    if saved["checksum"] != checksum(saved):  # save_checkpoint's SHA-256 of the whole record
         return "fails its sha256 check (corrupted bytes)"
     return None
 
 
 def write_features(arrays: dict, file: Path) -> None:
     x, y = arrays["x"], arrays["y"]
-    record = {"x": x, "y": y, "rows": len(x), "sha256": tensors_sha256(x, y)}
+    record = {"x": x, "y": y, "rows": len(x)}
     try:
-        save_checkpoint(record, file)  # atomic: a crash leaves no half-written file
+        save_checkpoint(record, file)  # atomic, and adds the SHA-256 checksum that _damage checks
     except OSError as e:
         raise OSError(f"cannot write the precompute cache {file} ({e.strerror or e}); give the "
                       f"learner a writable folder: ConvLearner.pretrained(..., path='some/dir')") from e
