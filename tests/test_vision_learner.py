@@ -56,7 +56,7 @@ def test_frozen_step_changes_only_the_head(tmp_path):
 
 
 def test_unfrozen_step_changes_everything(tmp_path):
-    learn = make_learner(tensor_data(), tmp_path)
+    learn = make_learner(tensor_data(), tmp_path, bn_freeze=False)
     learn.unfreeze()
     before = snapshot(learn)
     with learn.silent():
@@ -68,8 +68,44 @@ def test_unfrozen_step_changes_everything(tmp_path):
     assert len(bn_stats) == 49 and all(not torch.equal(before[k], after[k]) for k in bn_stats)
 
 
-def test_bn_freeze_keeps_body_statistics_while_the_body_trains(tmp_path):
+def test_pretrained_body_batchnorm_stays_in_eval_mode_after_unfreeze_by_default(tmp_path):
+    """The course's flow (head, unfreeze, fit) must not swap the ImageNet statistics the head
+    was trained on for each batch's own: ConvLearner.pretrained freezes the body's BatchNorm."""
     learn = make_learner(tensor_data(), tmp_path)
+    learn.unfreeze()
+    modes = {}
+
+    def record(name):  # a forward hook must return None, or it replaces the layer's output
+        def hook(module, inputs, output):
+            modes.setdefault(name, module.training)
+        return hook
+    hooks = [m.register_forward_hook(record(name))
+             for name, m in learn.model.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    before = snapshot(learn)
+    with learn.silent():
+        learn.fit(1e-3, 1)
+    for h in hooks:
+        h.remove()
+    assert len(modes) == 49 and not any(modes.values())  # every body BatchNorm in eval mode
+    after = snapshot(learn)
+    assert all(not torch.equal(before[k], after[k]) for k, _ in learn.model.named_parameters())
+    assert torch.equal(before["body.1.running_mean"], after["body.1.running_mean"])
+    assert int(after["head.2.num_batches_tracked"]) == 1  # the new head's BatchNorm still learns
+
+
+@pytest.mark.parametrize("kwargs", [dict(bn_freeze=False), dict(pretrained=False), dict(train_bn=True)])
+def test_body_batchnorm_trains_after_unfreeze_when_opted_out(tmp_path, kwargs):
+    """Opt-outs: bn_freeze=False, random weights (no statistics worth keeping), train_bn=True."""
+    learn = make_learner(tensor_data(), tmp_path, **kwargs)
+    learn.unfreeze()
+    before = snapshot(learn)
+    with learn.silent():
+        learn.fit(1e-3, 1)
+    assert not torch.equal(before["body.1.running_mean"], learn.model.state_dict()["body.1.running_mean"])
+
+
+def test_bn_freeze_keeps_body_statistics_while_the_body_trains(tmp_path):
+    learn = make_learner(tensor_data(), tmp_path, bn_freeze=False)
     learn.unfreeze()
     learn.bn_freeze(True)
     before = snapshot(learn)
@@ -83,7 +119,7 @@ def test_bn_freeze_keeps_body_statistics_while_the_body_trains(tmp_path):
     assert len(body_stats) == 3 * 49 and all(torch.equal(before[k], after[k]) for k in body_stats)
     assert int(after["head.2.num_batches_tracked"]) == 1  # the new head's BatchNorm still learns
 
-    learn.bn_freeze(False)  # back to the default: the unfrozen body's statistics move again
+    learn.bn_freeze(False)  # the opt-out: the unfrozen body's statistics move again
     with learn.silent():
         learn.fit(1e-3, 1)
     assert not torch.equal(after["body.1.running_mean"], learn.model.state_dict()["body.1.running_mean"])

@@ -4,8 +4,12 @@
     learn.fit(1e-2, 3)                                                # train the head (cached)
     learn.precompute = False                                          # back to images + augmentation
     learn.unfreeze()                                                  # train everything, with
-    learn.fit(np.array([1e-4, 1e-3, 1e-2]), 3, cycle_len=1, cycle_mult=2)  # an lr per layer group
+    learn.fit(np.array([1e-5, 1e-4, 1e-3]), 2, cycle_len=1, cycle_mult=2)  # an lr per layer group
     log_preds, y = learn.TTA()
+
+(lrs for AdamW, the default optimiser: the course's [1e-4, 1e-3, 1e-2] were for SGD.) After
+`unfreeze()` the body's BatchNorm layers keep their ImageNet statistics (`bn_freeze`, on by default
+for pretrained bodies).
 
 Layer groups: the body's two halves, then the head. Only `precompute` (its state lives in one
 `Precompute` object, precompute.py), `TTA`, `predict_image`, BatchNorm freezing (the `BnFreeze`
@@ -38,7 +42,9 @@ class ConvLearner(Learner):
     """A Learner for a `TransferModel` (pretrained body + new head) on image data.
 
     Starts frozen (only the head trains). `precompute=True` trains the head on cached body
-    activations; `train_bn=True` lets frozen groups' BatchNorm layers keep training mode.
+    activations; `train_bn=True` lets frozen groups' BatchNorm layers keep training mode;
+    `bn_freeze=True` keeps every body BatchNorm layer in eval mode, trainable or not (see
+    `bn_freeze`; `pretrained` turns it on for pretrained bodies).
     """
 
     def __init__(self, model: TransferModel, data, body_groups: Sequence[nn.Module],
@@ -47,8 +53,8 @@ class ConvLearner(Learner):
                  metrics: Sequence[Callable] = (accuracy,), cbs: Iterable[Callback] = (),
                  wd: float = 0.01, path: Union[str, Path, None] = None,
                  device: Union[str, torch.device, None] = None, arch: Optional[str] = None,
-                 channels_last: bool = False):
-        cbs = list(cbs) if train_bn else [BnFreeze(), *cbs]
+                 channels_last: bool = False, bn_freeze: bool = False):
+        cbs = list(cbs) if train_bn and not bn_freeze else [BnFreeze(bn_freeze), *cbs]
         path = path if path is not None else getattr(data, "path", ".")
         self.precomp = Precompute(self, data)  # first: Learner.__init__ assigns self.data
         super().__init__(model, data, loss_func=loss_func, opt_func=opt_func, metrics=metrics,
@@ -68,12 +74,17 @@ class ConvLearner(Learner):
                    opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
                    metrics: Sequence[Callable] = (accuracy,), wd: float = 0.01,
                    path: Union[str, Path, None] = None, device: Union[str, torch.device, None] = None,
-                   cbs: Iterable[Callback] = (), channels_last: bool = False) -> "ConvLearner":
+                   cbs: Iterable[Callback] = (), channels_last: bool = False,
+                   bn_freeze: Optional[bool] = None) -> "ConvLearner":
         """The body of ImageNet model `arch` (frozen) + a new head for `data.c` classes.
 
         `ps`, `xtra_fc`: the default head's dropouts and hidden layers (see `create_head`);
         `custom_head` replaces it. `pretrained=False` starts from random weights.
         `channels_last=True`: see `to_channels_last` (often much faster on the CPU).
+        `bn_freeze` (default: True for pretrained weights unless `train_bn`): the body's BatchNorm
+        layers stay in eval mode after `unfreeze()`, so fine-tuning does not swap the ImageNet
+        statistics the head was trained on for each batch's own (see `bn_freeze`); pass False,
+        or call `learn.bn_freeze(False)`, for data far from ImageNet's photos.
         """
         spec = get_arch(arch)
         if custom_head is None and not getattr(data, "c", None):
@@ -83,16 +94,20 @@ class ConvLearner(Learner):
         head = custom_head if custom_head is not None else create_head(
             num_features(body), data.c, xtra_fc, ps)
         groups = [body[: spec.split_at], body[spec.split_at:]]
+        bn_freeze = pretrained and not train_bn if bn_freeze is None else bn_freeze
         return cls(TransferModel(body, head), data, groups, precompute=precompute,
                    train_bn=train_bn, opt_func=opt_func, metrics=metrics, cbs=cbs, wd=wd,
-                   path=path, device=device, arch=spec.name, channels_last=channels_last)
+                   path=path, device=device, arch=spec.name, channels_last=channels_last,
+                   bn_freeze=bn_freeze)
 
     def bn_freeze(self, do_freeze: bool = True) -> None:
         """Keep the body's BatchNorm statistics fixed even when the body trains (fastai 0.7).
 
-        Use it before fine-tuning an unfrozen body on a small set of ImageNet-like photos; see
-        `BnFreeze.whole_body` for why. `bn_freeze(False)` goes back to the default: BatchNorm of
-        trainable groups uses batch statistics and updates its running ones.
+        On by default for `ConvLearner.pretrained` with pretrained weights: fine-tuning a small set
+        of ImageNet-like photos with batch statistics undoes much of what the head learned (see
+        `BnFreeze.whole_body` and docs/transfer_learning.md). `bn_freeze(False)`: BatchNorm of
+        trainable groups uses batch statistics and updates its running ones (data far from
+        ImageNet, or a body trained from scratch).
         """
         bn_cb = self.get_cb(BnFreeze)
         if bn_cb is None:  # train_bn=True left it out: frozen groups' BatchNorm still trains
