@@ -29,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--bs", type=int, default=32)
     train.add_argument("--valid-pct", type=float, default=0.2)
     train.add_argument("--out", default=None, help="where to save the model (default: FOLDER/models)")
-    train.add_argument("--bn-freeze", action="store_true",
-                       help="keep the body's BatchNorm statistics fixed while fine-tuning "
-                            "(better for small sets of ImageNet-like photos)")
+    train.add_argument("--bn-freeze", action=argparse.BooleanOptionalAction, default=None,
+                       help="keep the body's BatchNorm statistics fixed while fine-tuning (the "
+                            "default for pretrained bodies); --no-bn-freeze for data far from "
+                            "ImageNet's photos")
     train.add_argument("--channels-last", action="store_true",
                        help="store the weights channels-last (NHWC): often much faster on the CPU")
 

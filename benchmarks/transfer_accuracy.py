@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ def accuracy_of(log_preds: np.ndarray, y: np.ndarray) -> float:
 def run(name: str, sz: int, bs: int, head_lr: float, head_epochs: int, unfreeze: str,
         finetune_epochs: int, quick: bool, cache: Path,
         finetune_lrs: tuple = (1e-4, 3e-4, 1e-3), head_one_cycle: bool = False,
-        bn_freeze: bool = False) -> dict:
+        bn_freeze: Optional[bool] = None) -> dict:
     out = {"dataset": name, "sz": sz, "bs": bs, "head_lr": head_lr, "head_epochs": head_epochs,
            "head_one_cycle": head_one_cycle, "unfreeze": unfreeze, "bn_freeze": bn_freeze,
            "finetune_epochs": finetune_epochs, "finetune_lrs": list(finetune_lrs)}
@@ -84,7 +85,8 @@ def run(name: str, sz: int, bs: int, head_lr: float, head_epochs: int, unfreeze:
         learn.unfreeze()
     else:
         learn.freeze_to(1)
-    learn.bn_freeze(bn_freeze)
+    if bn_freeze is not None:  # None: ConvLearner.pretrained's default (body BatchNorm frozen)
+        learn.bn_freeze(bn_freeze)
     learn.fit(np.array(finetune_lrs), 1, cycle_len=finetune_epochs)  # one cosine cycle
     out["finetune_s"] = round(time.perf_counter() - t, 1)
     out["finetune_acc"] = learn.recorder.log["accuracy"]
@@ -109,8 +111,9 @@ def main() -> None:
     parser.add_argument("--head-one-cycle", action="store_true",
                         help="train the head with fit_one_cycle instead of a constant lr")
     parser.add_argument("--unfreeze", choices=["half", "all"], default="half")
-    parser.add_argument("--bn-freeze", action="store_true",
-                        help="learn.bn_freeze(True) while fine-tuning: body BatchNorm in eval mode")
+    parser.add_argument("--bn-freeze", action=argparse.BooleanOptionalAction, default=None,
+                        help="learn.bn_freeze(True/False) while fine-tuning (default: the "
+                             "learner's policy, body BatchNorm in eval mode)")
     parser.add_argument("--finetune-epochs", type=int, default=1)
     parser.add_argument("--finetune-lrs", type=float, nargs=3, default=[1e-4, 3e-4, 1e-3],
                         help="one lr per layer group: body first half, second half, head")

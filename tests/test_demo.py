@@ -15,6 +15,8 @@ def test_cli_parser_knows_the_three_commands():
     train = parser.parse_args(["train", "imgs", "--bn-freeze", "--channels-last"])
     assert train.bn_freeze and train.channels_last
     assert not parser.parse_args(["train", "imgs"]).channels_last
+    assert parser.parse_args(["train", "imgs"]).bn_freeze is None  # the learner's default policy
+    assert parser.parse_args(["train", "imgs", "--no-bn-freeze"]).bn_freeze is False
     assert parser.parse_args(["predict", "m.pth", "a.jpg", "b.jpg"]).images == ["a.jpg", "b.jpg"]
 
 

@@ -115,21 +115,23 @@ def test_cli_train_then_predict(tmp_path, capsys):
     assert float(prob) == pytest.approx(float(expected.max()), abs=1e-4)
 
 
-def test_cli_fine_tune_with_bn_freeze_keeps_the_body_statistics(tmp_path):
+@pytest.mark.parametrize("bn_freeze", [None, True, False])
+def test_cli_fine_tune_keeps_the_body_statistics_unless_told_not_to(tmp_path, bn_freeze):
     data = ImageClassifierData.from_folder(image_folder(tmp_path / "images"), bs=4, valid_pct=0.25,
                                            tfms=tfms_from_model(efficientnet_lite0, 32))
     learn = ConvLearner.pretrained(efficientnet_lite0, data, precompute=True, path=tmp_path)
     before = {k: v.clone() for k, v in learn.model.body.state_dict().items()}
-    fine_tune(learn, 1, bn_freeze=True)
+    fine_tune(learn, 1, bn_freeze=bn_freeze)  # None: `minifast train` without a flag
     after = learn.model.body.state_dict()
     stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
-    assert stats and all(torch.equal(before[k], after[k]) for k in stats)
+    kept = all(torch.equal(before[k], after[k]) for k in stats)
+    assert stats and kept == (bn_freeze is not False)
     assert not torch.equal(before["0.weight"], after["0.weight"])  # the body did train
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):
     args = Namespace(folder=str(tmp_path / "missing"), arch="efficientnet_lite0", epochs=1, size=32,
-                     bs=4, valid_pct=0.25, out=None, bn_freeze=False, channels_last=False)
+                     bs=4, valid_pct=0.25, out=None, bn_freeze=None, channels_last=False)
     assert run_train(args) == 1
     assert "is not a folder" in capsys.readouterr().err
     folder = image_folder(tmp_path / "images", n_per_class=2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -47,13 +48,13 @@ def run_train(args) -> int:
     return 0
 
 
-def fine_tune(learn, epochs: int, bn_freeze: bool = False) -> float:
+def fine_tune(learn, epochs: int, bn_freeze: Optional[bool] = None) -> float:
     """The course recipe on a learner in precompute mode; returns the head's lr.
 
     lr_find on the head -> one cycle on the head (cached features) -> precompute off, unfreeze
     -> one cycle on everything with lrs [lr/100, lr/10, lr] / 3 (differential lrs).
-    `bn_freeze=True` keeps the body's BatchNorm statistics fixed while it fine-tunes
-    (`ConvLearner.bn_freeze`: better for small sets of ImageNet-like photos).
+    `bn_freeze` None keeps the learner's policy (`ConvLearner.pretrained`: the body's BatchNorm
+    statistics stay fixed while it fine-tunes); True / False sets it (`ConvLearner.bn_freeze`).
     """
     with learn.silent():  # the finder's own per-epoch rows say nothing useful here
         suggested = learn.lr_find(num_it=50)
@@ -64,7 +65,8 @@ def fine_tune(learn, epochs: int, bn_freeze: bool = False) -> float:
     print("fine-tuning all layers with differential learning rates")
     learn.precompute = False
     learn.unfreeze()
-    learn.bn_freeze(bn_freeze)
+    if bn_freeze is not None:
+        learn.bn_freeze(bn_freeze)
     learn.fit_one_cycle(epochs, np.array([lr / 100, lr / 10, lr]) / 3)
     return lr
 
