@@ -306,7 +306,24 @@ axes[1].set_xlabel('epoch'); axes[1].set_ylabel('validation accuracy')
 plt.show()
 """),
 ("md", r"""
-PLACEHOLDER_RESNET_NOTE
+**Reading the result.** ResNet-9 reached **87.2%** on the test images (86.55% on validation)
+after 10 epochs in **9.4 minutes** of training, validation included: the 85% / 20-minute
+target is met. The validation curve is not smooth: during the high-lr middle of the one-cycle
+schedule it jumps around (69.6% after epoch 3, 56.8% after epoch 5), then climbs every epoch
+of the cosine anneal, from 74.0% to 86.55%. The epoch times in the table vary (46 s to 91 s)
+because the 2-core machine is shared: the same work took longer when something else ran.
+
+For comparison, the issue's plain PyTorch loop with the same network and recipe (measured by
+the issue on this machine, not in this notebook) reached 86.7% on the same 1,000 test images
+after 10 epochs over 40,000 images in 12.6 minutes; the `Learner` run above matches it
+(87.2%, 9.4 minutes, on 36,000 images). In the speed test above, the `Learner` ran at 680
+images/s and the plain loop at 753 images/s over the same 40 batches; the `Learner`'s time
+includes a validation pass (256 images, about 2% more work), so its callbacks cost at most
+a few percent here, within the noise of a shared machine.
+
+Against the plain CNN of part 2 (0.39 M parameters, the same augmentation, 72.8%), the
+residual blocks, the extra depth and the tuned SGD recipe gained 14 points with about the same
+number of parameters.
 """),
 ("md", r"""
 ## 4. Transfer learning with `efficientnet_lite0`
@@ -400,7 +417,16 @@ print(f'transfer: TEST ACCURACY {transfer_acc:.4f} without TTA, {transfer_tta_ac
       f'part 4 took {transfer_minutes:.1f} min')
 """),
 ("md", r"""
-PLACEHOLDER_TRANSFER_NOTE
+**Reading the result.** The head alone, on the frozen body's features, reached 85.8% on the
+validation images; fine-tuning the body's second half with augmentation raised that to
+89.2% in two epochs (3.2 minutes), so the notebook kept the fine-tuned model. On the test
+images: **89.7%**, both without and with TTA. So the 90% target is **not reached** in this
+run: 0.3 points short, well within the ±1 point noise of 1,000 test images, but short.
+TTA did not change the accuracy here: 897 of the 1,000 test images right either way.
+
+What would get there: more training images (this run used 6,000 of the 36,000) or more
+fine-tuning epochs, at about 1.5 minutes per epoch of 6,000 images here. Part 4 took 5.9
+minutes; the issue allows about 12.
 """),
 ("md", r"""
 ## Summary: the figures of this notebook
@@ -440,6 +466,20 @@ if not QUICK:   # the targets this notebook reaches; the transfer target is repo
     assert resnet_acc >= 0.85 and resnet_minutes <= 20, (resnet_acc, resnet_minutes)
 """),
 ("md", r"""
-PLACEHOLDER_CLOSING
+## What this run got
+
+Full mode, two torch threads on a shared 2-core machine (load average about 2: this notebook's
+own two threads), 20.6 minutes in all:
+
+| part | figure | printed in |
+|---|---|---|
+| 1. MLP (3.7 M parameters, 8 epochs, 0.9 min) | test **58.1%** (validation 55.8%); seed 003's MLP: 53.5% | the MLP `fit_one_cycle` cell |
+| 2. plain CNN (0.39 M, 6 epochs, 3.4 min) | test **72.8%** (validation 71.25%); target ≥ 70.3% met | the CNN `fit_one_cycle` cell |
+| 3. ResNet-9 (0.41 M, 10 epochs) | test **87.2%** (validation 86.55%) in **9.4 min** of training; target ≥ 85% within 20 min met | the ResNet `fit_one_cycle` cell |
+| 3. speed | `Learner` 680 images/s, plain loop 753 images/s (same batches) | the speed-test cell |
+| 4. transfer (6,000 images at 128 px, 5.9 min) | head 85.8% → fine-tuned 89.2% on validation; test **89.7%**, with TTA **89.7%**; target ≥ 90% **not met** | the TTA cell |
+
+The last code cell asserts the two targets that were met (CNN, ResNet) and prints the
+transfer target as not reached.
 """),
 ]
