@@ -127,14 +127,12 @@ class Learner:
     def progress(self) -> Optional[ProgressCallback]:
         return self.get_cb(ProgressCallback)
 
-    def __call__(self, event: str) -> None:
+    def fire(self, event: str) -> None:
         """Fire `event`: call that method of every callback that has it, lowest `order` first.
-
-        An error keeps its type and traceback; a note says which callback and event raised it.
-        In `after_fit` every callback still runs (each may have weights to put back), then the
-        first error is raised.
-        """
-        errors = []
+        An error keeps its type and traceback, with a note naming the callback and event. In
+        `after_fit` every callback still runs (each may have weights to put back), then the first
+        error is raised. The loop calls `fire`, not `self(event)`: a method call costs less."""
+        first_error = None
         for cb, method in self.event_cbs[event]:
             try:
                 method()
@@ -145,9 +143,13 @@ class Learner:
                     e.add_note(f"(raised in callback {cb.name}.{event})")
                 if event != "after_fit":
                     raise
-                errors.append(e)
-        if errors:
-            raise errors[0]
+                first_error = first_error or e
+        if first_error is not None:
+            raise first_error
+
+    def __call__(self, event: str) -> None:
+        """`learn("after_batch")` (fastai v2's spelling) is `learn.fire("after_batch")`."""
+        self.fire(event)
 
     def show_training_loop(self) -> None:
         """Print which callbacks run at each event, in order: the loop, made visible."""
@@ -198,7 +200,6 @@ class Learner:
                       final_div: float = 1e4, wds: Optional[HyperValues] = None,
                       cbs: Iterable[Callback] = (), resume: Optional[str] = None) -> None:
         """1cycle policy (Smith 2018): lr warms up then anneals, momentum does the opposite.
-
         `resume=name` continues the run saved as `name` (see docs/fault_tolerance.md)."""
         one_cycle = OneCycle(max_lr, div=div, pct_start=pct_start, moms=moms, final_div=final_div)
         resuming = [Resume(resume)] if resume else []
@@ -223,10 +224,8 @@ class Learner:
     def fit_epochs(self, n_epoch: int, lrs: HyperValues, wds: Optional[HyperValues] = None,
                    cbs: Iterable[Callback] = (), start_epoch: int = 0) -> None:
         """The loop itself: `n_epoch` epochs, each training then validation, with events.
-
         `start_epoch` > 0 starts part-way (`Resume` sets it from a checkpoint in before_fit).
-        `cbs` are added for this call only.
-        """
+        `cbs` are added for this call only."""
         check_not_empty(self.data.train_dl, "train_dl")
         if self.opt is None:
             self.create_opt()
@@ -236,23 +235,23 @@ class Learner:
         self.n_epoch, self.start_epoch = n_epoch, start_epoch
         with self.added_cbs(cbs):
             try:
-                self("before_fit")
+                self.fire("before_fit")
                 self._do_fit()
             except CancelFitException:
                 pass
             finally:
                 # In `finally`: even Ctrl-C or an error closes progress bars and lets callbacks
                 # (lr_find, early stopping) put the model back before the exception goes on.
-                self("after_fit")
+                self.fire("after_fit")
 
     def _with_events(self, stage: Callable[[], None], name: str, cancel: type) -> None:
         """Fire before_<name>, run `stage`, swallow its own Cancel exception, fire after_<name>."""
         try:
-            self(f"before_{name}")
+            self.fire(f"before_{name}")
             stage()
         except cancel:
             pass
-        self(f"after_{name}")
+        self.fire(f"after_{name}")
 
     def _do_fit(self) -> None:
         for self.epoch in range(self.start_epoch, self.n_epoch):
@@ -269,22 +268,23 @@ class Learner:
 
     def _all_batches(self) -> None:
         self.n_iter = len(self.dl)
+        move = self.device.type != "cpu"  # on the CPU, use batches as the DataLoader made them
         for self.iter, batch in enumerate(self.dl):
-            self.xb, self.yb = to_device(batch, self.device)
+            self.xb, self.yb = to_device(batch, self.device) if move else batch
             self._with_events(self._do_one_batch, "batch", CancelBatchException)
 
     def _do_one_batch(self) -> None:
         self.pred = self.model(self.xb)
-        self("after_pred")
+        self.fire("after_pred")
         self.loss = self.loss_func(self.pred, self.yb)
-        self("after_loss")
+        self.fire("after_loss")
         if not self.training:
             return
-        self("before_backward")
+        self.fire("before_backward")
         self.loss.backward()
-        self("before_step")
+        self.fire("before_step")
         self.opt.step()
-        self("after_step")
+        self.fire("after_step")
         self.opt.zero_grad(set_to_none=True)
 
     # ------------------------------------------------------------------ freezing

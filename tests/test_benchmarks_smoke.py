@@ -128,3 +128,10 @@ def test_overhead_fresh_summary_ratios():
     assert res["paired_ratios"] == pytest.approx([1.0, 1.1, 1.2])
     assert res["paired_range"] == pytest.approx([1.0, 1.2]) and res["same_weights"] is True
     assert res["load_1min"] == {"min": 0.5, "median": 1.0, "max": 3.0}
+
+
+def test_instructions_smoke():
+    """The callgrind script's fits and pieces run (without valgrind nothing is counted)."""
+    from benchmarks import instructions
+    assert instructions.main(["--smoke"]) == 0
+    assert "Recorder.after_loss" in instructions.pieces()

@@ -35,6 +35,10 @@ import matplotlib.pyplot as plt
 # Only the names we use, so that our own Callback and Cancel exceptions below are really ours.
 from minifast import Learner, ParamScheduler, ActivationStats, mnist_sample_data
 import minifast
+# One thread: these models are tiny (a second thread buys little), and with one thread every
+# sum is added in the same order on every machine, so the numbers the text reads come out the
+# same. (The CNN at lr 0.4 in section 7 is chaotic: with two threads it lands elsewhere.)
+torch.set_num_threads(1)
 
 print('quick mode' if QUICK else 'full mode', '| torch', torch.__version__,
       '| threads', torch.get_num_threads())
@@ -417,8 +421,11 @@ if not QUICK:   # quick mode's 30-batch curve is too short to read
 
 Here is the real `Learner._do_one_batch` and `Learner._with_events` from `minifast/learner.py`,
 after ours. The differences are small: `self.opt.zero_grad(set_to_none=True)` (PyTorch's
-default too), moving the batch to the device before the batch events (in `_all_batches`), and
-errors raised in a callback get a note naming the callback (in `Learner.__call__`).
+default too), moving the batch to the device before the batch events (in `_all_batches`, and
+only when the device is not the CPU), errors raised in a callback get a note naming the
+callback, and events are fired with `self.fire(event)`, a plain method: `learn('after_loss')`
+does the same, but calling an object costs a little more than calling a method, and the loop
+fires nine events per batch.
 """),
 ("code", r"""
 print('# ---- ours (this notebook)')
