@@ -237,7 +237,7 @@ def test_the_batch_reads_like_the_textbook():
                  "self.opt.zero_grad(set_to_none=True)"):
         assert line in source
     names = [cb.name for cb in synth_learner().cbs]
-    assert names == ["TrainEvalCallback", "TerminateOnNaN", "Recorder", "ProgressCallback",
+    assert names == ["TrainEvalCallback", "Recorder", "TerminateOnNaN", "ProgressCallback",
                      "InterruptGuard"]
 
 

@@ -137,7 +137,7 @@ def test_save_model_refuses_a_path_as_name():
 class InjectNaN(Callback):
     """Make the training loss NaN at one (epoch, batch); snapshot weights after every step."""
 
-    order = 30  # after_loss before TerminateOnNaN (40)
+    order = 30  # after_loss before the Recorder (50), whose number TerminateOnNaN (55) checks
 
     def __init__(self, epoch: int, batch: int):
         self.at, self.weights = (epoch, batch), []
@@ -227,3 +227,34 @@ def test_a_users_terminate_on_nan_replaces_the_default():
     with learn.silent():
         learn.fit(0.05, 2, cbs=[NaNGradAt(0, 1), mine])
     assert mine.message is not None and default.message is None
+
+
+def test_terminate_on_nan_checks_the_number_the_recorder_read(monkeypatch):
+    """One `.item()` per training batch for the Recorder and the NaN check together: the check
+    reads the Recorder's number (a torch call costs microseconds in the loop)."""
+    calls = []
+    real_item = torch.Tensor.item
+
+    def counting_item(self):
+        calls.append(1)
+        return real_item(self)
+    monkeypatch.setattr(torch.Tensor, "item", counting_item)
+    counts = []
+    for with_check in (True, False):
+        learn = synth_learner()
+        if not with_check:
+            learn.remove_cb(learn.get_cb(TerminateOnNaN))
+        calls.clear()
+        with learn.silent():
+            learn.fit(0.05, 1)
+        counts.append(len(calls))
+    assert counts[0] == counts[1] >= len(learn.data.train_dl)  # the check adds no .item()
+
+
+def test_terminate_on_nan_reads_the_loss_itself_without_a_recorder(capsys):
+    learn = synth_learner()
+    learn.remove_cb(learn.recorder)
+    with learn.silent():
+        learn.fit(1e4, 5)  # the loss overflows to inf in epoch 1
+    assert "TerminateOnNaN: training loss is inf at epoch 1, batch 1" in capsys.readouterr().out
+    assert all(torch.isfinite(p).all() for p in learn.model.parameters())

@@ -17,12 +17,14 @@ class TerminateOnNaN(Callback):
     A finite loss can still give a NaN gradient (sqrt(0), log(0) in an unused `torch.where`
     branch): only the gradient check stops that one before it reaches the weights. The loss check
     reads one number per batch and is on by default in every Learner; the gradient check reads
-    every gradient (one fused norm per step), so it is opted into. The message is printed and kept
-    in `self.message`. When a fit has several (the Learner's default and a user's own), only the
+    every gradient (one fused norm per step), so it is opted into. The number is the one the
+    Recorder has just read (one `.item()` per batch for both: in the loop a torch call costs
+    microseconds, docs/benchmarks.md); without a Recorder it reads the loss itself. The message is
+    printed and kept in `self.message`. When a fit has several (the Learner's default and a user's own), only the
     one added last checks: yours replaces the default. Idea: Keras' TerminateOnNaN.
     """
 
-    order = 40  # before the Recorder (50): the recorded loss curve stays finite
+    order = 55  # after the Recorder (50), whose number it checks: the curve ends at the bad loss
 
     def __init__(self, check_grads: bool = False):
         self.check_grads, self.message, self.active = check_grads, None, True
@@ -31,11 +33,12 @@ class TerminateOnNaN(Callback):
         self.message: Optional[str] = None
         guards = [cb for cb in self.learn.cbs if isinstance(cb, TerminateOnNaN)]
         self.active = guards[-1] is self  # the default one is added first, a user's later
+        self.recorder = self.learn.recorder
 
     def after_loss(self):
         learn = self.learn
         if self.active and learn.training:
-            loss = learn.loss.item()  # 0.4 us on the CPU; on a GPU it waits for the forward pass
+            loss = self.recorder.losses[-1] if self.recorder is not None else learn.loss.item()
             if not math.isfinite(loss):
                 self.stop(f"training loss is {loss}")
 

@@ -2,9 +2,9 @@
 
 It is also `learn.sched` (fastai 0.7's name): after `lr_find`, `learn.sched.plot()` draws the
 loss against the learning rate. Training losses are read as numbers each batch (`loss.item()`:
-the default NaN check reads the loss anyway, so on a GPU this adds no second wait, and a float is
-cheaper to keep than a tensor); validation losses and metrics stay tensors and are turned into
-numbers once per phase. This file is what it does at each event;
+the default NaN check, which runs next, checks this same number, so the loop reads the loss once
+per batch; and a float is cheaper to keep than a tensor); validation losses and metrics stay
+tensors and are turned into numbers once per phase. This file is what it does at each event;
 reading the record back and plotting it (`log`, `metric`, `plot`...) is in record.py.
 """
 from __future__ import annotations
