@@ -26,6 +26,7 @@ valgrind the script just runs (that is what `--smoke` tests check). Results: doc
 """
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import os
@@ -37,14 +38,17 @@ import torch
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
-from minifast import CancelValidException, Callback, DataBunch, Learner
-from minifast.callback import CancelBatchException
-from minifast.callbacks.nan import TerminateOnNaN
-from minifast.callbacks.progress import ProgressCallback, _Bar
-from minifast.callbacks.recorder import Recorder
-from minifast.hyper import get_hyper
-from minifast.interrupt import InterruptGuard
-from minifast.torch_utils import batch_size, to_device
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: find profile_overhead.py
+from profile_overhead import mid_epoch_learner  # noqa: E402
+
+from minifast import CancelValidException, Callback, DataBunch, Learner  # noqa: E402
+from minifast.callback import CancelBatchException  # noqa: E402
+from minifast.callbacks.nan import TerminateOnNaN  # noqa: E402
+from minifast.callbacks.progress import ProgressCallback, _Bar  # noqa: E402
+from minifast.callbacks.recorder import Recorder  # noqa: E402
+from minifast.hyper import get_hyper  # noqa: E402
+from minifast.interrupt import InterruptGuard  # noqa: E402
+from minifast.torch_utils import batch_size, to_device  # noqa: E402
 
 DEFAULTS = {"nan": TerminateOnNaN, "guard": InterruptGuard, "rec": Recorder, "prog": ProgressCallback}
 PIECE_CALLS = 200
@@ -75,12 +79,11 @@ def loop(variant: str, n_batches: int) -> None:
     """One fit of `n_batches`, counted; the first 5 batches run uncounted on a copy (warm-up)."""
     dl, model = harness_setup(n_batches)
     loss_func, make_opt = nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9)
-    warm = nn.Sequential(*[m for m in model])  # same shapes; its weights are not the timed ones
+    warm = copy.deepcopy(model)  # same shapes; the counted model keeps its initial weights
     warm_opt = make_opt(warm.parameters())
     for i, (xb, yb) in zip(range(5), dl):
         loss_func(warm(xb), yb).backward()
         warm_opt.step()
-    model.load_state_dict(harness_setup(n_batches)[1].state_dict())
     if variant == "raw":
         def fit():
             opt = make_opt(model.parameters())
@@ -103,19 +106,10 @@ def loop(variant: str, n_batches: int) -> None:
 
 def pieces() -> dict[str, object]:
     """Each per-batch piece on a learner in mid-epoch, as `{name: zero-argument callable}`."""
-    (xb, yb), = [next(iter(harness_setup(1)[0]))]
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
-    learn = Learner(model, DataBunch([(xb, yb)], [(xb, yb)]), device="cpu", wd=0.0,
-                    opt_func=lambda p, **kw: torch.optim.SGD(p, lr=0.01, momentum=0.9))
-    learn.create_opt()
-    learn.n_epoch, learn.epoch, learn.iter, learn.n_iter, learn.training = 1, 0, 0, 938, True
-    learn.dl, learn.xb, learn.yb, learn.start_epoch = [(xb, yb)] * 938, xb, yb, 0
-    learn.pred = learn.model(xb)
-    learn.loss = learn.loss_func(learn.pred, yb)
-    for cb in learn.cbs:  # the guard's SIGINT handler is left out: its flags are what we count
-        if hasattr(cb, "before_fit") and not isinstance(cb, InterruptGuard):
-            cb.before_fit()
-    learn.recorder.before_epoch()
+    dl, model = harness_setup(1)
+    xb, yb = next(iter(dl))
+    learn = mid_epoch_learner(model, xb, yb, wd=0.0,
+                              opt_func=lambda p, **kw: torch.optim.SGD(p, lr=0.01, momentum=0.9))
     learn.progress.bar = _Bar(total=10**9, file=open(os.devnull, "w"), miniters=1, mininterval=1e9)
     cb = {type(c): c for c in learn.cbs}
     guard = cb[InterruptGuard]

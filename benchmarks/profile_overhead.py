@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: fin
 from overhead import learner_fit, make_batches, make_model  # noqa: E402
 
 from minifast import CancelBatchException, DataBunch, Learner  # noqa: E402
+from minifast.interrupt import InterruptGuard  # noqa: E402
 from minifast.torch_utils import to_device  # noqa: E402
 
 
@@ -44,6 +45,26 @@ def profile(n_batches: int, bs: int, top: int, sort: str, only: str) -> str:
     return out.getvalue()
 
 
+def mid_epoch_learner(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor,
+                      opt_func=torch.optim.AdamW, wd: float = 0.01) -> Learner:
+    """A Learner as it is in the middle of a training epoch of 938 batches like (xb, yb), so that
+    each per-batch piece can be run alone: the loop's state set, a prediction and a loss, every
+    callback's before_fit run (but InterruptGuard's: its SIGINT handler would outlive the caller;
+    its per-step flags work without it) and the Recorder's before_epoch. The caller gives
+    `learn.progress.bar` a bar and fires `after_fit` when done."""
+    learn = Learner(model, DataBunch([(xb, yb)], [(xb, yb)]), device="cpu", opt_func=opt_func, wd=wd)
+    learn.create_opt()
+    learn.n_epoch, learn.epoch, learn.iter, learn.n_iter, learn.training = 1, 0, 0, 938, True
+    learn.dl, learn.xb, learn.yb, learn.start_epoch = [(xb, yb)] * 938, xb, yb, 0
+    learn.pred = learn.model(xb)
+    learn.loss = learn.loss_func(learn.pred, yb)
+    for cb in learn.cbs:
+        if hasattr(cb, "before_fit") and not isinstance(cb, InterruptGuard):
+            cb.before_fit()
+    learn.recorder.before_epoch()
+    return learn
+
+
 def components(number: int = 200, repeat: int = 50) -> str:
     """Microseconds per call of each piece of per-batch framework work (timeit, best of `repeat`
     short runs: on a busy machine a long run is always interrupted by other processes, a short one
@@ -51,16 +72,8 @@ def components(number: int = 200, repeat: int = 50) -> str:
     one-batch row fires all seven per-batch events of a training batch around an empty step."""
     torch.set_num_threads(1)
     (xb, yb), = make_batches(1, 64, 42, False)
-    learn = Learner(make_model("mlp", 128), DataBunch([(xb, yb)], [(xb, yb)]), device="cpu")
-    learn.create_opt()
-    learn.n_epoch, learn.epoch, learn.iter, learn.n_iter, learn.training = 1, 0, 0, 938, True
-    learn.dl, learn.xb, learn.yb, learn.start_epoch = [(xb, yb)] * 938, xb, yb, 0
-    learn.pred = learn.model(xb)
-    learn.loss = learn.loss_func(learn.pred, yb)
+    learn = mid_epoch_learner(make_model("mlp", 128), xb, yb)
     with open(os.devnull, "w") as devnull:
-        for cb in learn.cbs:
-            cb.before_fit()
-        learn.recorder.before_epoch()
         from tqdm.auto import tqdm
         learn.progress.bar = tqdm(total=10**9, file=devnull)  # a bar as in training, drawn nowhere
         pieces = {

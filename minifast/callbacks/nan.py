@@ -20,8 +20,8 @@ class TerminateOnNaN(Callback):
     every gradient (one fused norm per step), so it is opted into. The number is the one the
     Recorder has just read (one `.item()` per batch for both: in the loop a torch call costs
     microseconds, docs/benchmarks.md); without a Recorder it reads the loss itself. The message is
-    printed and kept in `self.message`. When a fit has several (the Learner's default and a user's own), only the
-    one added last checks: yours replaces the default. Idea: Keras' TerminateOnNaN.
+    printed and kept in `self.message`. When a fit has several (the Learner's default and a user's
+    own), only the one added last checks: yours replaces the default. Idea: Keras' TerminateOnNaN.
     """
 
     order = 55  # after the Recorder (50), whose number it checks: the curve ends at the bad loss
