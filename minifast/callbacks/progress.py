@@ -3,14 +3,15 @@
     epoch  train_loss  valid_loss  accuracy  time
     0      0.412       0.173       0.9481    00:07
 
-`tqdm.auto` draws a widget in Jupyter and a text bar in a terminal. Updating a bar costs well
-under a microsecond per batch (tqdm itself decides when to redraw), so the loop stays fast.
-Our bars run without tqdm's monitor thread (see `_Bar`): starting that thread in the middle of
-the first fit of a process cost more wall time than all of a fit's bar updates together.
+`tqdm.auto` draws a widget in Jupyter and a text bar in a terminal. Updating a bar costs about
+a microsecond per batch (tqdm itself decides when to redraw), so the loop stays fast.
+Our bars run without tqdm's monitor thread and with a plain thread lock (see `_Bar`): both are
+first-fit costs that tqdm's defaults put in the middle of a process's first fit.
 """
 from __future__ import annotations
 
 import os
+import threading
 
 from tqdm.auto import tqdm
 
@@ -27,9 +28,17 @@ class _Bar(tqdm):
     class attribute, as tqdm reads it) skips the thread for our bars only; `miniters=1` below
     makes every update check the clock (0.1 us more), so a bar whose batches slow down still
     redraws every `mininterval` seconds, which is what the thread was there to ensure.
+
+    `_lock` is the lock tqdm takes to write. tqdm's default, built by the first bar of a
+    process, is a multiprocessing lock: it imports `multiprocessing.synchronize` and makes a
+    POSIX semaphore (about 1 ms, in the first fit), and it fixes the process's multiprocessing
+    start method, so a later `multiprocessing.set_start_method("spawn")` raises "context has
+    already been set". Our bars are drawn by the one process that trains, so a thread lock is
+    all they need (tests/test_progress_cold.py checks both).
     """
 
     monitor_interval = 0
+    _lock = threading.RLock()
 
 
 class ProgressCallback(Callback):
