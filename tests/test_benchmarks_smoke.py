@@ -135,3 +135,22 @@ def test_instructions_smoke():
     from benchmarks import instructions
     assert instructions.main(["--smoke"]) == 0
     assert "Recorder.after_loss" in instructions.pieces()
+
+
+def test_import_after_warmup_smoke(tmp_path):
+    """The harness's raw loop in two fresh processes, without and with `import minifast` after
+    the warm-up: both train the same weights, and page faults are counted."""
+    from benchmarks import import_after_warmup
+    out = tmp_path / "i.json"
+    assert import_after_warmup.main(["--smoke", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [r["side"] for r in res["runs"]] == ["plain", "imported"]
+    assert res["same_weights"] is True
+    assert all(r["minflt"] >= 0 and r["fit_s"] > 0 for r in res["runs"])
+
+
+def test_import_after_warmup_names_a_missing_harness(tmp_path, capsys):
+    from benchmarks import import_after_warmup
+    with pytest.raises(SystemExit):
+        import_after_warmup.main(["--smoke", "--harness", str(tmp_path / "nope.py")])
+    assert "nope.py does not exist" in capsys.readouterr().err
