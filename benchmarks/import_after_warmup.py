@@ -70,9 +70,9 @@ def one_fit(side: str, args: argparse.Namespace) -> dict:
 
 
 def bench(args: argparse.Namespace) -> dict:
+    # The harness's own malloc settings (its default, --malloc fixed): comparable page-fault counts
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
-               # the harness's default (--malloc fixed): comparable page-fault counts
-               MALLOC_MMAP_THRESHOLD_=str(32 << 20), MALLOC_TRIM_THRESHOLD_=str(1 << 30))
+               **load_harness(args.harness).FIXED_MALLOC_ENV)
     runs = []
     for rep in range(args.repeats):
         for side in (SIDES if rep % 2 == 0 else SIDES[::-1]):

@@ -425,7 +425,7 @@ default too), moving the batch to the device before the batch events (in `_all_b
 only when the device is not the CPU), errors raised in a callback get a note naming the
 callback, and events are fired with `self.fire(event)`, a plain method: `learn('after_loss')`
 does the same, but calling an object costs a little more than calling a method, and the loop
-fires nine events per batch.
+fires seven events per training batch.
 """),
 ("code", r"""
 print('# ---- ours (this notebook)')
