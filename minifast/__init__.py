@@ -8,6 +8,7 @@ from .callback import (
     CancelBatchException,
     CancelEpochException,
     CancelFitException,
+    CancelStepException,
     CancelTrainException,
     CancelValidException,
 )
@@ -17,6 +18,7 @@ from .callbacks.recorder import Recorder
 from .data import DataBunch
 from .data.samples import mnist_sample_data
 from .learner import Learner
+from .messages import MinifastWarning
 from .metrics import accuracy, accuracy_thresh, error_rate
 from .torch_utils import default_device
 
@@ -24,9 +26,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EVENTS", "Callback", "CancelBatchException", "CancelEpochException", "CancelFitException",
-    "CancelTrainException", "CancelValidException", "TrainEvalCallback", "ProgressCallback",
+    "CancelStepException", "CancelTrainException", "CancelValidException", "TrainEvalCallback", "ProgressCallback",
     "Recorder", "DataBunch", "Learner", "accuracy", "accuracy_thresh", "error_rate",
-    "default_device", "mnist_sample_data",
+    "default_device", "mnist_sample_data", "MinifastWarning",
 ]
 
 # Each area of the library adds its public names below its own marker line.

@@ -48,12 +48,18 @@ class CancelValidException(Exception):
     """Raise to skip the rest of this epoch's validation phase; `after_validate` runs."""
 
 
+class CancelStepException(Exception):
+    """Raise in `before_step` to skip this batch's optimiser step; the gradients are still
+    cleared (`zero_grad`), so the next batch starts from zero (mixed precision on overflow)."""
+
+
 class CancelBatchException(Exception):
-    """Raise to skip the rest of this batch (e.g. the optimiser step); `after_batch` runs."""
+    """Raise to skip the rest of this batch: the step *and* the `zero_grad` after it, so the
+    gradients are kept (gradient accumulation); `after_batch` runs."""
 
 
 # What `Learner.__call__` lets through untouched: they are how callbacks steer the loop.
-CANCEL_EXCEPTIONS = (CancelBatchException, CancelTrainException, CancelValidException,
+CANCEL_EXCEPTIONS = (CancelStepException, CancelBatchException, CancelTrainException, CancelValidException,
                      CancelEpochException, CancelFitException)
 
 
@@ -66,6 +72,9 @@ class Callback:
     """
 
     order: int = 0
+    # False for callbacks that record or act on the run (loggers, checkpoints, early stopping):
+    # `learn.lr_find()` takes them off for its sweep, which is a probe, not part of the run.
+    run_in_lr_find: bool = True
     learn: "Learner"
 
     @property

@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .callback import (CANCEL_EXCEPTIONS, EVENTS, Callback, CancelBatchException,
-                       CancelEpochException, CancelFitException, CancelTrainException,
+                       CancelEpochException, CancelStepException, CancelFitException, CancelTrainException,
                        CancelValidException)
 from .callbacks.nan import TerminateOnNaN
 from .callbacks.progress import ProgressCallback
@@ -282,10 +282,11 @@ class Learner:
             return
         self.fire("before_backward")
         self.loss.backward()
-        self.fire("before_step")
+        self._with_events(self._step, "step", CancelStepException)
+        self.opt.zero_grad(set_to_none=True)  # always, unless a CancelBatchException skipped it
+
+    def _step(self) -> None:
         self.opt.step()
-        self.fire("after_step")
-        self.opt.zero_grad(set_to_none=True)
 
     # ------------------------------------------------------------------ freezing
     def freeze_to(self, n: int) -> None:

@@ -233,7 +233,7 @@ def test_the_batch_reads_like_the_textbook():
 
     from minifast import Learner
     source = inspect.getsource(Learner._do_one_batch)
-    for line in ("self.pred = self.model(self.xb)", "self.loss.backward()", "self.opt.step()",
+    for line in ("self.pred = self.model(self.xb)", "self.loss.backward()", "self._step",
                  "self.opt.zero_grad(set_to_none=True)"):
         assert line in source
     names = [cb.name for cb in synth_learner().cbs]

@@ -15,13 +15,15 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from PIL import Image
 
+from ..messages import MinifastWarning
+
 PathLike = Union[str, Path]
 # Every extension Pillow can open (".jpg", ".png", ".gif", ".webp", ...): what folders are scanned for.
 IMAGE_EXTS = frozenset(ext.lower() for ext in Image.registered_extensions())
 ON_BAD = ("warn", "raise", "off")
 
 
-class BadImageWarning(UserWarning):
+class BadImageWarning(MinifastWarning):
     """Some files could not be decoded and were left out, or had to be read in part (a broken EXIF
     orientation); `.paths` lists them."""
 

@@ -13,10 +13,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..messages import MinifastWarning
 from .images import list_images
 
 
-class EmptyClassWarning(UserWarning):
+class EmptyClassWarning(MinifastWarning):
     """A class has no training images: the model cannot learn it (it still has an output)."""
 
 
