@@ -18,6 +18,7 @@ from .callbacks.recorder import Recorder
 from .data import DataBunch
 from .data.samples import mnist_sample_data
 from .learner import Learner
+from .loop import Loop
 from .messages import MinifastWarning
 from .metrics import accuracy, accuracy_thresh, error_rate
 from .torch_utils import default_device
@@ -27,7 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "EVENTS", "Callback", "CancelBatchException", "CancelEpochException", "CancelFitException",
     "CancelStepException", "CancelTrainException", "CancelValidException", "TrainEvalCallback", "ProgressCallback",
-    "Recorder", "DataBunch", "Learner", "accuracy", "accuracy_thresh", "error_rate",
+    "Recorder", "DataBunch", "Learner", "Loop", "accuracy", "accuracy_thresh", "error_rate",
     "default_device", "mnist_sample_data", "MinifastWarning",
 ]
 

@@ -52,12 +52,17 @@ def param_groups(groups: Sequence[LayerGroup], model: nn.Module) -> list[dict]:
     return out
 
 
-def freeze_groups(groups: Sequence[LayerGroup], n: int) -> None:
-    """Freeze groups [0, n) and unfreeze the rest; n < 0 counts from the end (fastai 0.7)."""
-    n_groups = len(groups)
+def first_trainable(n: int, n_groups: int) -> int:
+    """The index of the first group `freeze_to(n)` trains; n < 0 counts from the end (fastai
+    0.7: `freeze_to(-1)` trains only the last group)."""
     if not -n_groups <= n <= n_groups:
         raise ValueError(f"freeze_to({n}): this learner has {n_groups} layer groups")
-    n = n % n_groups if n < 0 else n
+    return n % n_groups if n < 0 else n
+
+
+def freeze_groups(groups: Sequence[LayerGroup], n: int) -> None:
+    """Freeze groups [0, n) and unfreeze the rest; n < 0 counts from the end (fastai 0.7)."""
+    n = first_trainable(n, len(groups))
     for i, group in enumerate(groups):
         for p in params_of(group):
             p.requires_grad_(i >= n)

@@ -10,57 +10,54 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import NamedTuple, Optional
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
 from .callback import Callback, CancelFitException, CancelValidException
-from .distributed import unwrap_model, world_size
+from .distributed import unwrap_model
 from .interrupt import hold_interrupts
 from .schedule import sched_exp, sched_lin, whole_number
 
 
 class LRFinder(Callback):
-    """Raise the lr from `start_lr` to `end_lr` batch by batch (the Recorder records the loss);
-    stop when the smoothed loss passes 4x its best or is NaN; put model and optimiser back.
+    """Raise the lr from `start_lr` to `end_lr` over `num_it` training batches (the Recorder
+    records the loss), then put model and optimiser back.
 
-    LR range test: Smith 2015; fastai 0.7. `after_fit` runs in the learner's `finally`, so the
-    restore happens after an error or Ctrl-C too.
+    The sweep is one long "epoch" of `num_it` batches: when the data has fewer, the loader starts
+    over, so a small data set still gets a full curve. It stops early when the smoothed loss is
+    NaN or passes 4x its best, where "best" counts only from batch 10 on: the first few batches'
+    average is noise, and after `unfreeze()` a tiny, lucky early loss would otherwise end the
+    sweep after a dozen points (fastai 0.7's rule). LR range test: Smith 2015; fastai 0.7.
+    `after_fit` runs in the learner's `finally`, so the restore happens after an error or Ctrl-C.
     """
 
-    order = -20  # first in after_fit: restore the weights before another callback can fail
+    order = -20  # after Precompute / Distributed choose the loader, which the sweep then repeats
+    warmup = 10  # batches before the best loss counts (see above)
 
-    def __init__(self, start_lr: float = 1e-5, end_lr: float = 10, num_it: Optional[int] = None,
+    def __init__(self, start_lr: float = 1e-5, end_lr: float = 10, num_it: int = 100,
                  linear: bool = False, beta: float = 0.98):
         if not 0 < start_lr < end_lr:
             raise ValueError(f"lr_find needs 0 < start_lr < end_lr, got {start_lr} and {end_lr}")
-        if num_it is not None and whole_number(num_it, "num_it") < 2:
+        if whole_number(num_it, "num_it") < 2:
             raise ValueError(f"num_it={num_it}: the sweep needs at least 2 batches")
-        self.start_lr, self.end_lr, self.num_it = start_lr, end_lr, num_it
+        self.start_lr, self.end_lr, self.num_it = start_lr, end_lr, int(num_it)
         self.linear, self.beta, self.saved = linear, beta, None
-
-    def n_epochs(self, train_dl) -> int:
-        """Epochs the sweep needs: one, or enough for `num_it` batches. Under DDP each rank sees
-        1/world_size of the batches (the Distributed callback shards the loader)."""
-        per_epoch = max(len(train_dl) // world_size(), 1)
-        return 1 if self.num_it is None else -(-self.num_it // per_epoch)
 
     def before_fit(self):
         learn = self.learn
-        self.n_steps = self.num_it if self.num_it is not None else len(learn.data.train_dl)
         # Deep copies: training changes the tensors in place, a plain state_dict() would follow.
         # unwrap_model: the same keys whether or not DDP wraps the model (callbacks/distributed.py)
         self.saved = copy.deepcopy((unwrap_model(learn.model).state_dict(), learn.opt.state_dict()))
-        self.step, self.avg, self.best, self.smoothed = 0, 0.0, math.inf, []
+        self.step, self.avg, self.best = 0, 0.0, math.inf
 
     def before_train(self):
-        if self.num_it is None:  # one epoch of the loader in use: under DDP, this rank's shard
-            self.n_steps = len(self.learn.dl)
+        self.learn.dl = RepeatLoader(self.learn.dl, self.num_it)
 
     def before_batch(self):
         if self.learn.training:
             sched = sched_lin if self.linear else sched_exp
-            self.learn.set_hyper("lr", sched(self.start_lr, self.end_lr, self.step / self.n_steps))
+            self.learn.set_hyper("lr", sched(self.start_lr, self.end_lr, self.step / self.num_it))
 
     def after_batch(self):
         if not self.learn.training:
@@ -69,10 +66,10 @@ class LRFinder(Callback):
         # Debiased moving average, as Recorder.smooth_losses computes it (one sync per batch).
         self.avg = self.beta * self.avg + (1 - self.beta) * float(self.learn.loss.detach())
         smooth = self.avg / (1 - self.beta**self.step)
-        self.smoothed.append(smooth)
-        if math.isnan(smooth) or smooth > 4 * self.best or self.step >= self.n_steps:
+        if math.isnan(smooth) or smooth > 4 * self.best or self.step >= self.num_it:
             raise CancelFitException()
-        self.best = min(self.best, smooth)
+        if self.step >= self.warmup:
+            self.best = min(self.best, smooth)
 
     def before_validate(self):
         raise CancelValidException()  # the sweep only needs training losses
@@ -84,6 +81,28 @@ class LRFinder(Callback):
                 unwrap_model(self.learn.model).load_state_dict(model_state)
                 self.learn.opt.load_state_dict(opt_state)
             self.saved = None
+
+
+class RepeatLoader:
+    """`n` batches of `dl`, starting `dl` over as often as needed: a sweep longer than an epoch."""
+
+    def __init__(self, dl: Iterable, n: int):
+        self.dl, self.n = dl, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator:
+        done = 0
+        while done < self.n:
+            before = done
+            for batch in self.dl:
+                yield batch
+                done += 1
+                if done == self.n:
+                    return
+            if done == before:  # an empty loader: nothing to repeat
+                return
 
 
 class SuggestedLRs(NamedTuple):

@@ -47,16 +47,54 @@ def lr_find(learn, *args, **kwargs):
 
 
 # ---------------------------------------------------------------------- the sweep
-def test_exponential_sweep_over_one_epoch():
+def test_exponential_sweep():
     learn = trained_learner()
-    lrs, _ = lr_find(learn, 1e-4, 1e-2)
+    lrs, _ = lr_find(learn, 1e-4, 1e-2, num_it=10)
     assert lrs == pytest.approx(1e-4 * 100 ** (np.arange(10) / 10), rel=1e-12)
     assert learn.recorder.values == []  # no epoch finished: the sweep cancels the fit at its end
 
 
+def test_by_default_the_sweep_is_100_batches_even_when_an_epoch_is_shorter():
+    learn = trained_learner()  # 10 batches per epoch
+    lrs, _ = lr_find(learn, 1e-6, 1e-5)  # an lr too small to diverge: the sweep runs to its end
+    assert len(lrs) == 100 and lrs[-1] == pytest.approx(1e-6 * 10 ** (99 / 100))
+    assert learn.recorder.values == []  # one long epoch, cancelled at its end: no table row
+
+
+def test_a_small_data_set_gets_suggestions_from_at_least_50_points():
+    learn = synth_learner(n_train=256, bs=16)  # 16 batches per epoch
+    with learn.silent():
+        found = learn.lr_find()
+    lrs, losses = learn.recorder.lr_curve()
+    assert found is not None and len(lrs) >= 50
+    assert lrs[0] <= found.steepest <= lrs[-1]
+
+
+def test_a_lucky_first_batch_does_not_end_the_sweep():
+    """After head training the loss is tiny and noisy: the best loss counts from batch 10 on,
+    so one small early loss cannot make the sweep stop after a dozen points."""
+    learn = trained_learner()
+
+    class LuckyFirstBatch(Callback):
+        def after_loss(self):
+            if self.learn.training and self.learn.iter == 0 and self.learn.train_iter == 0:
+                self.learn.loss = self.learn.loss * 0.01
+
+    learn.add_cb(LuckyFirstBatch())
+    lrs, _ = lr_find(learn, 1e-6, 1e-5, num_it=60)
+    assert len(lrs) == 60
+
+
+def test_the_sweep_leaves_the_epoch_counters_as_they_were():
+    learn = trained_learner()
+    learn.fit(0.05, 3)
+    lr_find(learn, 1e-5, 1e-3, num_it=25)
+    assert (learn.epoch, learn.n_epoch, learn.start_epoch) == (2, 3, 0)
+
+
 def test_linear_sweep():
     learn = trained_learner()
-    lrs, _ = lr_find(learn, 1e-4, 1e-2, linear=True)
+    lrs, _ = lr_find(learn, 1e-4, 1e-2, num_it=10, linear=True)
     assert lrs == pytest.approx(1e-4 + (1e-2 - 1e-4) * np.arange(10) / 10, rel=1e-12)
 
 
@@ -77,16 +115,13 @@ def test_num_it_larger_than_an_epoch_runs_on_without_validating():
 
 def test_stops_when_the_smoothed_loss_passes_4x_its_best():
     learn = trained_learner()
-    finder = LRFinder(1e-4, 1e4, num_it=100)
     with learn.silent():
-        learn.fit_epochs(10, 1e-4, cbs=[finder])
-    smooth = np.array(finder.smoothed)
+        learn.fit_epochs(1, 1e-4, cbs=[LRFinder(1e-4, 1e4, num_it=100)])
+    smooth = learn.recorder.smooth_losses()  # the finder's own smoothing, number for number
     assert 10 < len(smooth) < 100
-    # The record the plot uses is the finder's own, number for number.
-    assert np.array_equal(learn.recorder.smooth_losses(), smooth)
-    best_before_last = smooth[:-1].min()
-    assert np.isnan(smooth[-1]) or smooth[-1] > 4 * best_before_last
-    assert np.all(smooth[1:-1] <= 4 * np.minimum.accumulate(smooth[:-2]))  # no earlier stop
+    best = np.minimum.accumulate(smooth[LRFinder.warmup - 1:])  # best from the 10th batch on
+    assert np.isnan(smooth[-1]) or smooth[-1] > 4 * best[-2]
+    assert np.all(smooth[LRFinder.warmup:-1] <= 4 * best[:-2])  # no earlier stop
 
 
 def test_stops_on_nan():

@@ -11,10 +11,10 @@
 `unfreeze()` the body's BatchNorm layers keep their ImageNet statistics (`bn_freeze`, on by default
 for pretrained bodies).
 
-Layer groups: the body's two halves, then the head. Only `precompute` (its state lives in one
-`Precompute` object, precompute.py), `TTA`, `predict_image`, BatchNorm freezing (the `BnFreeze`
-callback) and the channels-last layout are new here; the loop, freezing and differential lrs are
-the plain Learner's.
+Layer groups: the body's two halves, then the head. Only `precompute` (the `Precompute`
+callback, precompute.py), `TTA`, `predict_image`, BatchNorm freezing (the `BnFreeze` callback)
+and the channels-last layout are new here; the loop, freezing and differential lrs are the plain
+Learner's.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from torch import nn
 
 from ..callback import Callback
 from ..callbacks.bn_freeze import BnFreeze
-from ..layer_groups import params_of
+from ..layer_groups import first_trainable, params_of
 from ..learner import Learner
 from ..metrics import accuracy
 from .archs import Arch, get_arch, num_features
@@ -56,11 +56,10 @@ class ConvLearner(Learner):
                  channels_last: bool = False, bn_freeze: bool = False):
         cbs = list(cbs) if train_bn and not bn_freeze else [BnFreeze(bn_freeze), *cbs]
         path = path if path is not None else getattr(data, "path", ".")
-        self.precomp = Precompute(self, data)  # first: Learner.__init__ assigns self.data
+        self.precomp = Precompute()
         super().__init__(model, data, loss_func=loss_func, opt_func=opt_func, metrics=metrics,
-                         cbs=cbs, wd=wd, layer_groups=[*body_groups, model.head], path=path,
-                         device=device)
-        self.add_cb(self.precomp)
+                         cbs=[self.precomp, *cbs], wd=wd, layer_groups=[*body_groups, model.head],
+                         path=path, device=device)
         self.train_bn, self.arch = train_bn, arch
         self.freeze()
         if channels_last:  # before precompute, so computing the cached activations is faster too
@@ -135,72 +134,46 @@ class ConvLearner(Learner):
     def precompute(self) -> bool:
         """True while the head trains on cached body activations (see `Precompute`).
 
-        `learn.precompute = True` reads the cached features, or computes them (one pass of the
-        body over every image: minutes on a big set); `= False` goes back to the images at once.
+        Setting it costs nothing: the features are read or computed (one pass of the body over
+        every image: minutes on a big set) by the next fit that needs them.
         """
         return self.precomp.on
 
     @precompute.setter
     def precompute(self, value: bool) -> None:
-        if not value:
-            self.precomp.turn_off()
-            return
-        trainable = [i for i, g in enumerate(self.layer_groups[:-1])
-                     if any(p.requires_grad for p in params_of(g))]
-        if trainable:
-            raise ValueError(f"precompute=True trains the head alone on cached activations, but "
-                             f"layer groups {trainable} are trainable; call learn.freeze() first")
-        self.precomp.turn_on()
-
-    @property
-    def data(self):
-        """What the loop trains on: the cached features while precompute is on, else the images."""
-        return self.precomp.data
-
-    @data.setter
-    def data(self, data) -> None:
-        # Learner.__init__ assigns learn.data; new data with precompute on goes through set_data.
-        if self.precomp.on:
-            raise ValueError("learn.data holds the cached features while precompute is on: use "
-                             "learn.set_data(new_data), which computes the new data's features")
-        self.precomp.image_data = data
+        if value:
+            trainable = [i for i, g in enumerate(self.layer_groups[:-1])
+                         if any(p.requires_grad for p in params_of(g))]
+            if trainable:
+                raise ValueError(f"precompute=True trains the head alone on cached activations, "
+                                 f"but layer groups {trainable} are trainable; call "
+                                 f"learn.freeze() first")
+        self.precomp.on = bool(value)
 
     @property
     def image_data(self):
-        """The image data, whatever the precompute mode."""
-        return self.precomp.image_data
+        """The image data: `learn.data` (the same object; kept for code that used this name)."""
+        return self.data
 
     @property
     def precompute_dir(self) -> Optional[Path]:
-        """The cache folder of the latest features (None until precompute was first on)."""
+        """The cache folder of the latest features (None until a fit first used them)."""
         return self.precomp.folder
 
     def set_data(self, data) -> None:
         """Swap in new image data (e.g. bigger images: progressive resizing), keeping the model;
-        with precompute on, its features are read or computed first."""
+        with precompute on, the next fit reads or computes the new data's features."""
         n_out = _n_outputs(self.model.head)
         if getattr(data, "c", None) and n_out is not None and data.c != n_out:
             raise ValueError(f"set_data: the new data has {data.c} classes but the model's head "
                              f"outputs {n_out}; for other classes build a new learner with "
                              f"ConvLearner.pretrained(arch, data)")
-        if self.precomp.on:
-            self.precomp.turn_on(data)
-        else:
-            self.precomp.image_data = data
-
-    def load(self, name: str, with_opt: bool = True) -> dict:
-        """As Learner.load; with precompute on, the features are then refreshed for the loaded
-        body (its weights are part of the cache key), so they never come from another body."""
-        state = super().load(name, with_opt)
-        self.precomp.refresh()
-        return state
+        self.data = data
 
     def freeze_to(self, n: int) -> None:
         """As Learner.freeze_to, but refuses to unfreeze the body while precompute is on
         (the cached activations would silently keep the body's old output)."""
-        n_groups = len(self.layer_groups)
-        first_trainable = n % n_groups if -n_groups <= n < 0 else n
-        if self.precompute and first_trainable < n_groups - 1:
+        if self.precompute and first_trainable(n, len(self.layer_groups)) < len(self.layer_groups) - 1:
             raise ValueError(f"freeze_to({n}) would train the body, but precompute=True trains the "
                              f"head on cached activations: set learn.precompute = False first")
         super().freeze_to(n)

@@ -33,75 +33,67 @@ from ..checkpoint import checksum, save_checkpoint
 from ..data import DataBunch, ImageClassifierData
 from ..data.download import cache_dir
 from ..distributed import is_main_process, main_process_first
+from ..messages import MinifastWarning
 from .head import TransferModel
 
 SPLITS = ("train", "valid", "test")
 
 
 class Precompute(Callback):
-    """All precompute state in one place: the image data, the cache folder and the cached features.
+    """While `on`, each fit trains and validates the head on the body's cached activations
+    instead of the images: the callback swaps the loop's loaders, as `Distributed` swaps in its
+    shards, so `learn.data` always holds the images.
 
-    A ConvLearner owns one (`learn.precomp`) and reads everything from it: `learn.data` is
-    `precomp.data` (the features while on, the images otherwise), `learn.precompute` is
-    `precomp.on`, `learn.image_data` is `precomp.image_data`. The model's `precomputed` mode
-    (run only the rest of the head) is switched here and nowhere else, so the three never
-    disagree. Turning on computes or reads the features *before* changing anything: an error
-    leaves the state as it was. Turning off does no work at all. As a callback it checks, before
-    each fit, that the features still belong to the body (see `before_fit`).
+    Turning it on or off only sets `on`; the features are read or computed when a fit needs them
+    (`before_fit`), and again only when the data or the body's weights changed since: a change
+    of weights is seen from PyTorch's per-tensor version counters, so the body's weights are
+    hashed once per change, not once per fit. During the fit the model runs only its head
+    (`model.precomputed`); outside a fit it is the whole model, so predictions and TTA use the
+    images as usual.
     """
 
-    order = -20  # before any other callback looks at the data
+    order = -35  # after Resume (-40) loads weights, before Distributed (-30) shards the loaders
 
-    def __init__(self, learn, image_data):
-        self.learn, self.image_data = learn, image_data
-        self.features: Optional[DataBunch] = None  # not None exactly while precompute is on
-        self.folder: Optional[Path] = None  # the cache entry of the latest features
+    def __init__(self, on: bool = False):
+        self.on = on
+        self.features: Optional[DataBunch] = None  # the cached features of `self.seen_data`
+        self.folder: Optional[Path] = None  # their cache entry
         self.root: Optional[Path] = None  # chosen on first use: see cache_root
+        self.seen_data, self.seen_body = None, None
 
-    @property
-    def on(self) -> bool:
-        return self.features is not None
-
-    @property
-    def data(self):
-        """What the training loop reads: the cached features while on, else the images."""
-        return self.features if self.features is not None else self.image_data
-
-    def turn_on(self, image_data=None) -> None:
-        """Read, or compute (one pass of the body over every image), the features of
-        `image_data` (default: the current images), then train on them."""
-        data = self.image_data if image_data is None else image_data
-        if self.root is None:
-            self.root = cache_root(self.learn.path)
-        self.features, self.folder = feature_data(self.learn, data, self.root)
-        self.image_data = data
-        self.learn.model.precomputed = True
-
-    def turn_off(self) -> None:
-        """Back to the images (and their augmentation)."""
-        self.features = None  # `folder` stays: where the last features are cached
-        self.learn.model.precomputed = False
-
-    def before_fit(self) -> None:
-        """Features cached for another body are recomputed, with a warning: weights loaded into
-        `learn.model` directly (not through `learn.load`) would otherwise train the head on the
-        old body's output. Costs one hash of the body's weights per fit."""
-        if self.on and cache_key(self.learn.model, image_splits(self.image_data)) != self.folder.name:
-            warnings.warn(f"precompute: the body's weights changed since its features were cached "
-                          f"in {self.folder}; recomputing them", stacklevel=2)
-            self.refresh()
-
-    def refresh(self) -> None:
-        """Features for the body as it is now (after `learn.load`): the key hashes its weights,
-        so a changed body reads or computes another entry. If that fails, precompute is turned
-        off before the error goes on: never train on the features of another body."""
+    def before_fit(self):
         if not self.on:
             return
-        try:
-            self.turn_on()
-        except BaseException:
-            self.turn_off()
-            raise
+        learn = self.learn
+        body = body_versions(learn.model)
+        if self.features is None or self.seen_data is not learn.data or self.seen_body != body:
+            if self.root is None:
+                self.root = cache_root(learn.path)
+            # Computing features builds DataLoader iterators, each drawing a seed from torch's
+            # global generator; reading the cache draws none. fork_rng puts the generator back,
+            # so a seeded script trains the same whether or not a cache existed.
+            with torch.random.fork_rng(devices=[]):
+                self.features, self.folder = feature_data(learn, learn.data, self.root)
+            self.seen_data, self.seen_body = learn.data, body_versions(learn.model)
+        learn.model.precomputed = True
+
+    def before_train(self):
+        if self.on:
+            self.learn.dl = self.features.train_dl
+
+    def before_validate(self):
+        if self.on:
+            self.learn.dl = self.features.valid_dl
+
+    def after_fit(self):
+        self.learn.model.precomputed = False
+
+
+def body_versions(model: TransferModel) -> list[tuple[int, int]]:
+    """(id, version) of each tensor of the body: PyTorch bumps a tensor's `_version` at every
+    in-place change (an optimiser step, `load_state_dict`), so an unchanged list means unchanged
+    weights, without hashing them."""
+    return [(id(t), t._version) for t in model.body.state_dict(keep_vars=True).values()]
 
 
 class ImageSplits(NamedTuple):
@@ -192,7 +184,8 @@ def cache_root(path: Path) -> Path:
         return local
     digest = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:16]
     fallback = cache_dir() / "precompute" / digest
-    print(f"precompute: {path} is not writable; caching the features in {fallback}")
+    warnings.warn(f"precompute: {path} is not writable; caching the features in {fallback}",
+                  MinifastWarning, stacklevel=2)
     return fallback
 
 
@@ -215,7 +208,8 @@ def read_features(file: Path, rows: int) -> Optional[dict]:
     except Exception as e:  # noqa: BLE001 - truncated/empty files raise many kinds of errors
         problem = f"cannot be read ({type(e).__name__}: {str(e)[:80]})"
     if problem:
-        warnings.warn(f"precompute cache {file} {problem}; recomputing it", stacklevel=3)
+        warnings.warn(f"precompute cache {file} {problem}; recomputing it", MinifastWarning,
+                      stacklevel=3)
         return None
     return {"x": saved["x"], "y": saved["y"]}
 
