@@ -82,7 +82,7 @@ def run_c(out: Path) -> dict:
                     cbs=[CSVLogger("history_c.csv")])
     start = {k: v.clone() for k, v in model.state_dict().items()}
     with learn.silent(), distrib(learn):
-        learn.lr_find()
+        learn.lr_find(num_it=10)  # more than this rank's shard of 6 batches: it repeats
         find = {"losses": learn.recorder.loss_values().tolist(), "restored": all(
             torch.equal(v, start[k]) for k, v in learn.model.state_dict().items())}
         learn.freeze()

@@ -1,5 +1,5 @@
 """Vision under attack: stale or damaged precompute caches, read-only data folders, bad images,
-and API calls in the wrong state. Each test names what used to go wrong (issues 15 and 16)."""
+and API calls in the wrong state."""
 from __future__ import annotations
 
 import warnings
@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from minifast import ConvLearner, efficientnet_lite0
+from minifast import Callback, ConvLearner, MinifastWarning, efficientnet_lite0
 from minifast.data import BadImageError, ImageClassifierData, transforms_side_on
 from minifast.vision.archs import tfms_from_model
 from minifast.vision import precompute as precompute_module
@@ -21,8 +21,8 @@ from tests.test_vision_learner import make_learner, tensor_data
 
 def features(learn) -> tuple[torch.Tensor, torch.Tensor]:
     """The cached validation features and the ones the current body computes."""
-    cached = learn.data.valid_dl.dataset.tensors[0]
-    fresh, _ = learn.get_preds(learn.image_data.valid_dl, activation=lambda t: t,
+    cached = learn.precomp.prepare().valid_dl.dataset.tensors[0]
+    fresh, _ = learn.get_preds(learn.data.valid_dl, activation=lambda t: t,
                                forward=learn.model.features)
     return cached, fresh
 
@@ -35,9 +35,10 @@ def array_data(tmp_path: Path, aug: bool = True, n: int = 8) -> ImageClassifierD
                                            tfms=tfms, classes=["a", "b"], num_workers=0)
 
 
-# ---------------------------------------------------------------- stale features (16.2)
+# ---------------------------------------------------------------- stale features
 def test_load_with_precompute_on_refreshes_the_features(tmp_path):
     learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    learn.precomp.prepare()
     other = make_learner(tensor_data(), tmp_path)
     with torch.no_grad():
         for p in other.model.body.parameters():
@@ -45,36 +46,32 @@ def test_load_with_precompute_on_refreshes_the_features(tmp_path):
     other.save("changed")
     old_dir = learn.precompute_dir
     learn.load("changed")
-    assert learn.precompute is True and learn.precompute_dir != old_dir
     cached, fresh = features(learn)
+    assert learn.precompute is True and learn.precompute_dir != old_dir
     assert torch.allclose(cached, fresh, atol=1e-5)
-    probs_cached, _ = learn.get_preds()
-    learn.precompute = False
-    probs_images, _ = learn.get_preds()
-    assert torch.allclose(probs_cached, probs_images, atol=1e-5)
 
 
-def test_a_failed_refresh_turns_precompute_off(tmp_path, monkeypatch):
+def test_a_failed_feature_computation_leaves_the_model_whole(tmp_path, monkeypatch):
     learn = make_learner(tensor_data(), tmp_path, precompute=True)
-    learn.save("same")
     def broken(*args, **kwargs):
         raise OSError("disk full")
     monkeypatch.setattr(precompute_module, "feature_data", broken)
-    with pytest.raises(OSError, match="disk full"):
-        learn.load("same")
-    assert learn.precompute is False and learn.model.precomputed is False
-    assert learn.data is learn.image_data
+    with pytest.raises(OSError, match="disk full"), learn.silent():
+        learn.fit(1e-3, 1)
+    assert learn.model.precomputed is False and learn.precomp.features is None
+    assert learn.data.train_dl.dataset.tensors[0].ndim == 4  # still the images
 
 
-# ---------------------------------------------------------------- damaged cache files (16.2)
+# ---------------------------------------------------------------- damaged cache files
 def damage_and_reload(tmp_path, damage) -> tuple[ConvLearner, list, torch.Tensor]:
     first = make_learner(tensor_data(), tmp_path, precompute=True)
+    original = first.precomp.prepare().valid_dl.dataset.tensors[0].clone()
     file = first.precompute_dir / "valid.pt"
-    original = first.data.valid_dl.dataset.tensors[0].clone()
     damage(file, first)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         second = make_learner(tensor_data(), tmp_path, precompute=True)
+        second.precomp.prepare()
     messages = [str(w.message) for w in caught if "precompute cache" in str(w.message)]
     assert second.precompute_dir == first.precompute_dir
     assert all(str(file) in m for m in messages)
@@ -91,7 +88,7 @@ def empty(file: Path, _):
 
 def flip_one_feature_byte(file: Path, learn):
     raw = bytearray(file.read_bytes())
-    last_row = learn.data.valid_dl.dataset.tensors[0][-1].numpy().tobytes()  # 10 kB: unique
+    last_row = learn.precomp.features.valid_dl.dataset.tensors[0][-1].numpy().tobytes()  # unique
     at = raw.find(last_row)
     assert at > 0  # the tensor bytes are stored as they are: find them
     raw[at + len(last_row) // 2] ^= 0x40
@@ -99,12 +96,12 @@ def flip_one_feature_byte(file: Path, learn):
 
 
 def wrong_rows(file: Path, learn):
-    ds = learn.data.valid_dl.dataset
+    ds = learn.precomp.features.valid_dl.dataset
     write_features({"x": ds.tensors[0][:2], "y": ds.tensors[1][:2]}, file)  # valid file, 2 rows
 
 
 def old_format(file: Path, learn):
-    ds = learn.data.valid_dl.dataset
+    ds = learn.precomp.features.valid_dl.dataset
     torch.save({"x": ds.tensors[0] + 1, "y": ds.tensors[1]}, file)  # no rows, no checksum
 
 
@@ -114,15 +111,16 @@ def old_format(file: Path, learn):
 def test_a_damaged_cache_file_is_named_and_recomputed(tmp_path, damage, reason):
     second, messages, original = damage_and_reload(tmp_path, damage)
     assert len(messages) == 1 and reason in messages[0]
-    assert torch.allclose(second.data.valid_dl.dataset.tensors[0], original, atol=1e-6)
+    recomputed = second.precomp.features.valid_dl.dataset.tensors[0]
+    assert torch.allclose(recomputed, original, atol=1e-6)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the recomputed file is whole again: no warning
         third = make_learner(tensor_data(), tmp_path, precompute=True)
-    assert torch.equal(third.data.valid_dl.dataset.tensors[0], second.data.valid_dl.dataset.tensors[0])
+        assert torch.equal(third.precomp.prepare().valid_dl.dataset.tensors[0], recomputed)
 
 
-# ---------------------------------------------------------------- read-only data folder (16)
-def test_read_only_folder_falls_back_to_the_user_cache(tmp_path, monkeypatch, capsys):
+# ---------------------------------------------------------------- read-only data folder
+def test_read_only_folder_falls_back_to_the_user_cache(tmp_path, monkeypatch):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user_cache"))
@@ -130,10 +128,11 @@ def test_read_only_folder_falls_back_to_the_user_cache(tmp_path, monkeypatch, ca
     monkeypatch.setattr(precompute_module.os, "access",  # as on a read-only mount (root ignores chmod)
                         lambda p, mode: False if Path(p) == data_dir else real_access(p, mode))
     learn = make_learner(tensor_data(), data_dir, precompute=True)
+    with pytest.warns(MinifastWarning, match=f"{data_dir} is not writable") as caught:
+        learn.precomp.prepare()
+    assert len(caught) == 1
     assert learn.precompute_dir.parent.parent == tmp_path / "user_cache" / "minifast" / "precompute"
     assert (learn.precompute_dir / "valid.pt").is_file() and not (data_dir / "tmp").exists()
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1 and f"{data_dir} is not writable" in out
 
 
 def test_cache_root_chooser(tmp_path, monkeypatch):
@@ -150,21 +149,29 @@ def test_cache_root_chooser(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- the precompute state
-def test_precompute_off_does_no_work(tmp_path, monkeypatch):
-    learn = make_learner(tensor_data(), tmp_path, precompute=True)
+def test_precompute_on_and_off_do_no_work(tmp_path, monkeypatch):
+    learn = make_learner(tensor_data(), tmp_path)
     calls = []
     learn.model.body.register_forward_hook(lambda *a: calls.append(1))
-    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("precompute = False read a file"))
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("precompute read a file"))
+    learn.precompute = True
     learn.precompute = False
-    assert calls == [] and learn.data is learn.image_data and learn.data.train_dl.dataset.tensors[0].ndim == 4
+    assert calls == [] and learn.precompute_dir is None
+    assert learn.data is learn.image_data and learn.data.train_dl.dataset.tensors[0].ndim == 4
 
 
-def test_assigning_data_with_precompute_on_is_refused(tmp_path):
+def test_while_the_head_trains_on_the_cache_learn_data_holds_the_images(tmp_path):
     learn = make_learner(tensor_data(), tmp_path, precompute=True)
-    features_data = learn.data
-    with pytest.raises(ValueError, match="set_data"):
-        learn.data = tensor_data(seed=1)
-    assert learn.data is features_data
+    images = learn.data
+
+    class Sees(Callback):
+        def before_batch(self):
+            seen.append((self.learn.data is images, self.learn.xb.ndim))
+    seen = []
+    with learn.silent():
+        learn.fit(1e-3, 1, cbs=[Sees()])
+    assert seen == [(True, 2), (True, 2)]  # a train and a valid batch of features
+    assert learn.model.precomputed is False  # outside a fit the model is whole
 
 
 def test_set_data_with_another_number_of_classes_is_refused(tmp_path):
@@ -179,6 +186,7 @@ def test_set_data_with_another_number_of_classes_is_refused(tmp_path):
 
 def test_set_data_with_precompute_on_uses_the_new_images(tmp_path):
     learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    learn.precomp.prepare()
     new = tensor_data(seed=1)
     learn.set_data(new)
     assert learn.image_data is new
@@ -191,9 +199,11 @@ def test_precompute_on_data_it_cannot_read_is_refused_by_type(tmp_path):
     plain = SimpleNamespace(train_dl=data.train_dl, valid_dl=data.valid_dl, test_dl=None,
                             classes=["a", "b", "c"], c=3, path=tmp_path)
     learn = make_learner(plain, tmp_path)
+    learn.precompute = True
     with pytest.raises(TypeError, match="ImageClassifierData or a DataBunch.*SimpleNamespace"):
-        learn.precompute = True
-    assert learn.precompute is False and learn.data is plain
+        with learn.silent():
+            learn.fit(1e-3, 1)
+    assert learn.model.precomputed is False and learn.data is plain
 
 
 # ---------------------------------------------------------------- TTA and predict_image
@@ -263,14 +273,13 @@ def test_ctrl_c_while_computing_features_leaves_the_learner_as_it_was(tmp_path):
         if len(seen) == 2:  # the second batch: one split half done
             raise KeyboardInterrupt
     hook = learn.model.body.register_forward_hook(interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        learn.precompute = True
+    learn.precompute = True
+    with pytest.raises(KeyboardInterrupt), learn.silent():
+        learn.fit(1e-3, 1)
     hook.remove()
-    assert learn.precompute is False and learn.model.precomputed is False and learn.model.training
-    assert learn.data is learn.image_data
+    assert learn.model.precomputed is False and learn.precomp.features is None
     assert not (tmp_path / "tmp").exists() or not any((tmp_path / "tmp").rglob("*.pt"))
-    learn.precompute = True  # and it works afterwards
-    cached, fresh = features(learn)
+    cached, fresh = features(learn)  # and it works afterwards
     assert torch.allclose(cached, fresh, atol=1e-5)
 
 
@@ -282,20 +291,21 @@ def test_test_set_features_match_the_full_model(tmp_path):
     learn = make_learner(data, tmp_path)
     full, _ = learn.get_preds(data.test_dl)
     learn.precompute = True
-    cached, _ = learn.get_preds(learn.data.test_dl)
+    cached, _ = learn.get_preds(learn.precomp.prepare().test_dl, forward=learn.model.head[learn.model.n_cached:])
     assert sorted(p.name for p in learn.precompute_dir.iterdir()) == ["test.pt", "train.pt", "valid.pt"]
     assert cached.shape == (3, 3) and torch.allclose(cached, full, atol=1e-5)
 
 
 def test_body_statistics_changed_by_train_bn_give_new_features(tmp_path):
     learn = make_learner(tensor_data(), tmp_path, train_bn=True, precompute=True)
+    learn.precomp.prepare()
     first_dir = learn.precompute_dir
     learn.precompute = False
     with learn.silent():
         learn.fit(1e-2, 1)  # frozen weights, but the body's BatchNorm statistics move
     learn.precompute = True
-    assert learn.precompute_dir != first_dir
     cached, fresh = features(learn)
+    assert learn.precompute_dir != first_dir
     assert torch.allclose(cached, fresh, atol=1e-5)
 
 
@@ -305,13 +315,47 @@ def test_fit_recomputes_features_of_a_body_changed_behind_its_back(tmp_path):
     with torch.no_grad():
         for p in other.model.body.parameters():
             p.mul_(1.05)
+    with learn.silent():
+        learn.fit(1e-3, 1)
+    old_dir = learn.precompute_dir
     learn.model.body.load_state_dict(other.model.body.state_dict())  # not through learn.load
-    with pytest.warns(UserWarning, match="weights changed since its features were cached"):
-        with learn.silent():
-            learn.fit(1e-3, 1)
+    with learn.silent():
+        learn.fit(1e-3, 1)
+    assert learn.precompute_dir != old_dir
     cached, fresh = features(learn)
     assert torch.allclose(cached, fresh, atol=1e-5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the body did not change since: no warning, no work
-        with learn.silent():
-            learn.fit(1e-3, 1)
+    calls = []
+    learn.model.body.register_forward_hook(lambda *a: calls.append(1))
+    with learn.silent():
+        learn.fit(1e-3, 1)  # the body did not change since: no work
+    assert calls == []
+
+
+def test_the_body_is_hashed_once_per_change_not_once_per_fit(tmp_path, monkeypatch):
+    learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    keys = []
+    real_key = precompute_module.cache_key
+    monkeypatch.setattr(precompute_module, "cache_key", lambda *a: keys.append(1) or real_key(*a))
+    with learn.silent():
+        learn.fit(1e-3, 2)
+        learn.fit(1e-3, 1)
+    assert len(keys) == 1
+    learn.load(learn.save("same").stem)  # weights written again (the same values)
+    with learn.silent():
+        learn.fit(1e-3, 1)
+    assert len(keys) == 2
+
+
+def seeded_run(tmp_path) -> list[float]:
+    learn = make_learner(tensor_data(n_train=16, bs=4), tmp_path, precompute=True)
+    torch.manual_seed(42)
+    with learn.silent():
+        learn.fit(1e-2, 2)
+    return learn.recorder.losses
+
+
+def test_a_seeded_script_trains_the_same_whether_or_not_a_cache_existed(tmp_path):
+    first = seeded_run(tmp_path)  # computes the features
+    assert (tmp_path / "tmp" / "precompute").is_dir()
+    again = seeded_run(tmp_path)  # reads them
+    assert again == first

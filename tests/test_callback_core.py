@@ -272,11 +272,3 @@ def test_learn_called_with_an_event_fires_it_like_fire():
     learn("after_batch")
     learn.fire("after_batch")
     assert counts.n == 2
-
-
-class SeesBatches(Callback):
-    def __init__(self):
-        self.batches = []
-
-    def before_batch(self):
-        self.batches.append((self.learn.xb, self.learn.yb))

@@ -110,8 +110,13 @@ def test_without_the_rng_states_the_resumed_run_differs(tmp_path):
     fit(full, "constant", 4, cbs=[SaveModel(every_epoch=True, name="ep")])
     resumed = global_rng_learner(tmp_path)
     resumed.load("ep_1")  # weights and optimiser, but not the RNG states
+
+    class StartAtEpoch2(Callback):
+        def before_fit(self):
+            self.learn.start_epoch = 2
+
     with resumed.silent():
-        resumed.fit_epochs(4, 0.02, start_epoch=2)
+        resumed.fit_epochs(4, 0.02, cbs=[StartAtEpoch2()])
     assert losses(resumed) != losses(full)[8:]
 
 

@@ -212,14 +212,17 @@ def test_precompute_cache_is_reused_without_running_the_body(tmp_path):
     first = make_learner(data, tmp_path)
     calls = count_body_calls(first)
     first.precompute = True
+    assert calls == []  # turning it on does no work
+    first.precomp.prepare()
     assert sum(calls) == 12  # every train and valid image once
     assert sorted(p.name for p in first.precompute_dir.iterdir()) == ["train.pt", "valid.pt"]
     second = make_learner(data, tmp_path)
     calls = count_body_calls(second)
     second.precompute = True
+    features = second.precomp.prepare().train_dl.dataset.tensors[0]
     assert calls == [] and second.precompute_dir == first.precompute_dir
-    assert torch.equal(second.data.train_dl.dataset.tensors[0], first.data.train_dl.dataset.tensors[0])
-    assert second.data.train_dl.dataset.tensors[0].shape == (8, 2560)  # concat pool of 1280 channels
+    assert torch.equal(features, first.precomp.features.train_dl.dataset.tensors[0])
+    assert features.shape == (8, 2560)  # concat pool of 1280 channels
     with second.silent():
         second.fit(1e-2, 1)
     assert calls == []  # training on the cache never touches the body
@@ -228,20 +231,24 @@ def test_precompute_cache_is_reused_without_running_the_body(tmp_path):
 def test_any_change_makes_a_new_cache_entry(tmp_path):
     x = torch.randn(8, 3, 32, 32)
     learn = make_learner(tensor_data(x=x), tmp_path, precompute=True)
+    learn.precomp.prepare()
     seen = {learn.precompute_dir}
     learn.precompute = False
     with torch.no_grad():
         learn.model.body[0].weight[0, 0, 0, 0] += 1e-3  # body weights
     learn.precompute = True
+    learn.precomp.prepare()
     seen.add(learn.precompute_dir)
     x2 = x.clone()
     x2[5, 0, 0, 0] += 1  # one pixel of a validation image
     learn.set_data(tensor_data(x=x2))
+    learn.precomp.prepare()
     seen.add(learn.precompute_dir)
     learn.set_data(tensor_data(x=x2, y=torch.tensor([0, 1, 2, 0, 1, 2, 0, 2])))  # one label
+    features = learn.precomp.prepare()
     seen.add(learn.precompute_dir)
     assert len(seen) == 4 and all((d / "valid.pt").is_file() for d in seen)
-    assert learn.data.valid_dl.dataset.tensors[1][-1] == 2
+    assert features.valid_dl.dataset.tensors[1][-1] == 2
 
 
 def test_cache_key_covers_transforms_size_and_files():
@@ -259,6 +266,7 @@ def test_cache_key_covers_transforms_size_and_files():
 
 def test_cache_files_are_complete_and_no_temp_files_remain(tmp_path):
     learn = make_learner(tensor_data(), tmp_path, precompute=True)
+    learn.precomp.prepare()
     names = sorted(p.name for p in learn.precompute_dir.parent.rglob("*") if p.is_file())
     assert names == ["train.pt", "valid.pt"]
     saved = torch.load(learn.precompute_dir / "valid.pt", weights_only=True)
@@ -296,7 +304,8 @@ def test_precompute_off_keeps_the_trained_head(tmp_path):
     assert all(torch.equal(head[k], v) for k, v in learn.model.head.state_dict().items())
     probs, _ = learn.get_preds()  # images through the full model
     learn.precompute = True
-    cached_probs, _ = learn.get_preds()  # cached features through the head
+    features = learn.precomp.prepare().valid_dl
+    cached_probs, _ = learn.get_preds(features, forward=learn.model.head[learn.model.n_cached:])  # cache through the head
     assert torch.allclose(probs, cached_probs, atol=1e-5)
 
 
@@ -308,9 +317,10 @@ def test_unhashable_dataset_is_refused_clearly(tmp_path):
             return torch.zeros(3, 32, 32), 0
     data = DataBunch(DataLoader(Plain(), batch_size=4), DataLoader(Plain(), batch_size=4), classes=["a"])
     learn = make_learner(data, tmp_path)
-    with pytest.raises(ValueError, match="fingerprint"):
-        learn.precompute = True
-    assert learn.precompute is False
+    learn.precompute = True
+    with pytest.raises(ValueError, match="fingerprint"), learn.silent():
+        learn.fit(1e-3, 1)
+    assert learn.model.precomputed is False and learn.precomp.features is None
 
 
 def test_torchvision_arch_by_name_from_random_init(tmp_path):
@@ -331,7 +341,7 @@ def test_custom_head_is_used_and_precomputed(tmp_path):
     head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1280, 3))
     learn = make_learner(tensor_data(), tmp_path, custom_head=head, precompute=True)
     assert learn.model.head is head and learn.model.n_cached == 2
-    assert learn.data.train_dl.dataset.tensors[0].shape == (4, 1280)
+    assert learn.precomp.prepare().train_dl.dataset.tensors[0].shape == (4, 1280)
     with learn.silent():
         learn.fit(1e-2, 1)
     assert len(learn.recorder.losses) == 1
@@ -342,9 +352,10 @@ def test_unwritable_cache_folder_is_explained(tmp_path, monkeypatch):
     blocker.write_text("a file where the cache folder should go")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # the user cache cannot be written either
     learn = make_learner(tensor_data(), blocker)  # <path>/tmp/precompute cannot be created
-    with pytest.raises(OSError, match="path='some/dir'"):
-        learn.precompute = True
-    assert learn.precompute is False and learn.data is learn.image_data
+    learn.precompute = True
+    with pytest.raises(OSError, match="path='some/dir'"), learn.silent():
+        learn.fit(1e-3, 1)
+    assert learn.model.precomputed is False and learn.data is learn.image_data
 
 
 def test_channels_last_changes_the_layout_not_the_results(tmp_path):
@@ -375,6 +386,8 @@ def test_channels_last_precompute_shares_the_cache_and_checkpoints_load_across_l
     data = tensor_data(n_train=4, n_valid=4)
     plain = make_learner(data, tmp_path, precompute=True)
     fast = make_learner(data, tmp_path, precompute=True, channels_last=True)
+    plain.precomp.prepare()
+    fast.precomp.prepare()
     assert fast.precompute_dir == plain.precompute_dir  # the key hashes values, not the layout
     fast.precompute = False
     fast.unfreeze()

@@ -62,8 +62,14 @@ class Precompute(Callback):
         self.seen_data, self.seen_body = None, None
 
     def before_fit(self):
-        if not self.on:
-            return
+        if self.on:
+            self.prepare()
+            self.learn.model.precomputed = True
+
+    def prepare(self) -> DataBunch:
+        """The features of `learn.data` for the body as it is now: kept from the last fit,
+        read from the cache, or computed. A fit calls it; call it yourself to build the cache
+        at a moment of your choosing."""
         learn = self.learn
         body = body_versions(learn.model)
         if self.features is None or self.seen_data is not learn.data or self.seen_body != body:
@@ -75,7 +81,7 @@ class Precompute(Callback):
             with torch.random.fork_rng(devices=[]):
                 self.features, self.folder = feature_data(learn, learn.data, self.root)
             self.seen_data, self.seen_body = learn.data, body_versions(learn.model)
-        learn.model.precomputed = True
+        return self.features
 
     def before_train(self):
         if self.on:
