@@ -7,11 +7,6 @@ event, and the callback changes what happens by reading and writing the learner'
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # only for type hints: learner.py imports this file, not the other way
-    from .learner import Learner
-
 # Every event of one `fit`, in the order it fires. A stage X is wrapped by before_X / after_X.
 EVENTS = (
     "before_fit",
@@ -58,7 +53,7 @@ class CancelBatchException(Exception):
     gradients are kept (gradient accumulation); `after_batch` runs."""
 
 
-# What `Learner.__call__` lets through untouched: they are how callbacks steer the loop.
+# What `Loop.fire` lets through untouched: they are how callbacks steer the loop.
 CANCEL_EXCEPTIONS = (CancelStepException, CancelBatchException, CancelTrainException, CancelValidException,
                      CancelEpochException, CancelFitException)
 
@@ -67,7 +62,7 @@ class Callback:
     """Base class for callbacks: subclass it and define any of the methods named in EVENTS.
 
     Event methods take no arguments: everything a callback needs is on `self.learn`, which the
-    Learner sets when the callback is added. Callbacks run sorted by `order`, lowest first, so a
+    loop sets when the callback is added. Callbacks run sorted by `order`, lowest first, so a
     callback that must see the state after another one has a larger `order`.
     """
 
@@ -75,7 +70,9 @@ class Callback:
     # False for callbacks that record or act on the run (loggers, checkpoints, early stopping):
     # `learn.lr_find()` takes them off for its sweep, which is a probe, not part of the run.
     run_in_lr_find: bool = True
-    learn: "Learner"
+    # The Loop (or Learner) this callback was added to. Not imported for the hint: loop.py
+    # imports this file, and the core has no import circles, not even for type checkers.
+    learn: "Loop"  # noqa: F821
 
     @property
     def name(self) -> str:

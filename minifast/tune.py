@@ -98,7 +98,7 @@ class TuneResult:
 
     def __str__(self) -> str:
         cols = [*self.param_names, self.metric, "epochs", "status", "seconds"]
-        rows = [[_fmt(row[c]) for c in cols[:-1]] + [f"{row['seconds']:.2f}"] for row in self.table]
+        rows = [[_table_cell(row[c]) for c in cols[:-1]] + [f"{row['seconds']:.2f}"] for row in self.table]
         widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths))]
         lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
@@ -218,7 +218,7 @@ def _rank_key(value: float, mode: str) -> tuple[bool, float]:
     return (False, value if mode == "min" else -value)
 
 
-def _fmt(value: Any) -> str:
+def _table_cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)

@@ -13,7 +13,8 @@ import minifast
 PACKAGE = Path(minifast.__file__).parent
 
 # STYLE.md: "the core reads in an afternoon".
-FILE_BUDGETS = {"callback.py": 120, "learner.py": 360, "schedule.py": 250}
+FILE_BUDGETS = {"callback.py": 120, "loop.py": 280, "learner.py": 240, "schedule.py": 250}
+CALLBACK_FILE_LINES = 180   # each file in callbacks/: one callback and its helpers
 CALLBACK_CLASS_LINES = 80   # each built-in callback (a class in callbacks/)
 FUNCTION_LINES = 40         # any function or method
 
@@ -66,6 +67,9 @@ def check_budgets(package: Path) -> list[str]:
         n = _line_count(package / name)
         if n > budget:
             broken.append(f"{name}: {n} lines > {budget}")
+    for path in sorted((package / "callbacks").glob("*.py")):
+        if _line_count(path) > CALLBACK_FILE_LINES:
+            broken.append(f"callbacks/{path.name}: {_line_count(path)} lines > {CALLBACK_FILE_LINES}")
     for path in sorted(package.rglob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
@@ -98,13 +102,13 @@ def test_line_budgets_hold():
 def test_the_budget_check_fails_when_a_budget_is_broken(tmp_path):
     for name in FILE_BUDGETS:
         (tmp_path / name).write_text("x = 1\n")
-    (tmp_path / "learner.py").write_text("x = 1\n" * 361)
+    (tmp_path / "learner.py").write_text("x = 1\n" * 241)
     callbacks = tmp_path / "callbacks"
     callbacks.mkdir()
     body = "".join(f"    a{i} = {i}\n" for i in range(81))
     (callbacks / "big.py").write_text(f"class Big:\n{body}")
     (tmp_path / "long.py").write_text("def f():\n" + "    x = 1\n" * 41)
-    assert check_budgets(tmp_path) == ["learner.py: 361 lines > 360",
+    assert check_budgets(tmp_path) == ["learner.py: 241 lines > 240",
                                        "callbacks/big.py: callback Big 82 lines",
                                        "long.py: function f 42 lines"]
 
@@ -150,3 +154,135 @@ def test_every_public_name_is_defined_once():
 @pytest.mark.parametrize("name", FILE_BUDGETS)
 def test_core_files_exist(name):
     assert (PACKAGE / name).is_file()
+
+
+# ---------------------------------------------------------------- the floors of the house
+def module_imports(package: Path) -> dict[str, set[str]]:
+    """For each module of `package` (dotted name), the package modules it imports at its top
+    level, `if TYPE_CHECKING:` blocks included (imports inside functions are left out: they are
+    on the allow-list above, each with its reason)."""
+    root = package.name
+    files = {_module_name(p, package): p for p in package.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        found = set()
+        for node in _top_level(ast.parse(path.read_text()).body):
+            if isinstance(node, ast.ImportFrom):
+                base = _own_module(node, path, package).replace("minifast", root, 1)
+                for alias in node.names:  # `from . import x` may name a submodule
+                    sub = f"{base}.{alias.name}"
+                    found.add(sub if sub in files else base)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+        graph[name] = {m for m in found if m in files and m != name}
+    return graph
+
+
+def _module_name(path: Path, package: Path) -> str:
+    parts = [package.name, *path.relative_to(package).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _top_level(body: list) -> list:
+    """Statements of a module body, looking inside `if` and `try` blocks but not functions."""
+    out = []
+    for node in body:
+        out.append(node)
+        if isinstance(node, (ast.If, ast.Try)):
+            out += _top_level(node.body + node.orelse + getattr(node, "finalbody", []))
+    return out
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import circle as [a, b, ..., a], or [] when there is none. The package's own
+    `__init__` files are left out: they re-export names and import everything below them."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return []
+
+    inits = {n for n in graph if n.count(".") == 0 or n.endswith(("callbacks", "vision", "data"))}
+    graph = {n: {m for m in ms if m not in inits} for n, ms in graph.items() if n not in inits}
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []
+
+
+def test_the_loop_stands_on_the_ground_floor():
+    """loop.py imports the callback core and small helpers, never a callback or the Learner."""
+    imports = module_imports(PACKAGE)["minifast.loop"]
+    assert imports == {"minifast.callback", "minifast.hyper", "minifast.layer_groups",
+                       "minifast.torch_utils"}
+
+
+def test_no_import_circle_in_the_package():
+    assert find_cycle(module_imports(PACKAGE)) == []
+
+
+def test_the_circle_check_finds_a_type_checking_circle(tmp_path):
+    package = tmp_path / "minifast"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "callback.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .learner import Learner\n")
+    (package / "learner.py").write_text("from .callback import Callback\n")
+    assert find_cycle(module_imports(package)) == ["minifast.callback", "minifast.learner",
+                                                   "minifast.callback"]
+
+
+# ---------------------------------------------------------------- constructs the rules ban
+def banned_constructs(path: Path) -> list[str]:
+    """What CONTRIBUTING.md bans, found in one file: `__getattr__` forwarding, star imports
+    outside `__init__.py`, and monkey-patching (assigning to, or `setattr` on, an attribute of
+    an imported module or class)."""
+    tree = ast.parse(path.read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imported.update((a.asname or a.name).split(".")[0] for a in node.names)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "__getattr__":
+            found.append(f"{path.name}:{node.lineno} defines __getattr__")
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names) \
+                and path.name != "__init__.py":
+            found.append(f"{path.name}:{node.lineno} star import")
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+        for t in targets:
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id in imported:
+                found.append(f"{path.name}:{node.lineno} assigns {t.value.id}.{t.attr}")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr" \
+                and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in imported:
+            found.append(f"{path.name}:{node.lineno} setattr on {node.args[0].id}")
+    return found
+
+
+def test_no_banned_construct_in_the_package():
+    assert [f for p in _py_files() for f in banned_constructs(p)] == []
+
+
+def test_the_ban_check_sees_each_construct(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import torch\nfrom os.path import *\nfrom json import dumps\n"
+                   "torch.relu = None\nsetattr(dumps, 'x', 1)\n"
+                   "class A:\n    def __getattr__(self, name):\n        return 1\n"
+                   "def f(self):\n    self.x = 1\n")
+    assert banned_constructs(bad) == ["bad.py:2 star import", "bad.py:4 assigns torch.relu",
+                                      "bad.py:5 setattr on dumps",
+                                      "bad.py:7 defines __getattr__"]

@@ -22,7 +22,7 @@ Sources: PyTorch DDP tutorial and `DistributedSampler`; fastai v2's `Distributed
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -32,9 +32,6 @@ from torch.utils.data.distributed import DistributedSampler
 from ..callback import Callback
 from ..distributed import (all_reduce_sum, is_distributed, is_main_process, local_rank, rank,
                            setup_distributed, unwrap_model, world_size)
-
-if TYPE_CHECKING:
-    from ..learner import Learner
 
 
 class ShardSampler(Sampler[int]):
@@ -153,8 +150,8 @@ def shard_dataloader(dl: DataLoader, train: bool, seed: int = 0) -> DataLoader:
 
 
 @contextlib.contextmanager
-def distrib(learn: "Learner", find_unused_parameters: bool = False, seed: int = 0
-            ) -> Iterator["Learner"]:
+def distrib(learn: "Learner", find_unused_parameters: bool = False,  # noqa: F821
+            seed: int = 0) -> Iterator["Learner"]:  # noqa: F821 - learner.py is above, not imported
     """`with distrib(learn): learn.fit(...)` — every fit inside trains with DDP.
 
     Starts the process group if torchrun launched the script (it then lives until the process
