@@ -6,6 +6,7 @@ percentage is compared with the value times 100; each is compared to the digits 
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -111,3 +112,21 @@ def test_a_row_without_its_result_name_is_caught():
 ])
 def test_shown_equal(shown, value, equal):
     assert shown_equal(shown, value) is equal
+
+
+def _source_cells(src: Path) -> list[tuple[str, str]]:
+    """notebooks/src/nbXX_*.py's cells as notebooks/build.py writes them."""
+    spec = importlib.util.spec_from_file_location(src.stem, src)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [(kind, text.strip("\n")) for kind, text in module.CELLS]
+
+
+@pytest.mark.parametrize("src", sorted((ROOT / "notebooks" / "src").glob("nb*.py")),
+                         ids=lambda p: p.stem)
+def test_committed_notebook_cells_match_their_source(src: Path):
+    """Markdown edited in one place only (src or .ipynb) would make the two disagree."""
+    nb = json.loads((ROOT / "notebooks" / f"{src.stem[2:]}.ipynb").read_text())
+    committed = [("md" if c["cell_type"] == "markdown" else "code", "".join(c["source"]))
+                 for c in nb["cells"]]
+    assert committed == _source_cells(src)
