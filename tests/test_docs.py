@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+import test_style  # the style numbers live there; CONTRIBUTING.md must say the same
 
 ROOT = Path(__file__).resolve().parent.parent
 INDEX = ROOT / "docs" / "index.md"
@@ -130,3 +131,25 @@ def test_committed_notebook_cells_match_their_source(src: Path):
     committed = [("md" if c["cell_type"] == "markdown" else "code", "".join(c["source"]))
                  for c in nb["cells"]]
     assert committed == _source_cells(src)
+
+
+def contributing_budgets(text: str) -> dict[str, int]:
+    """The budget table of CONTRIBUTING.md: `| what | N lines |` rows."""
+    return {what.strip(): int(n) for what, n in
+            re.findall(r"^\|([^|\n]+)\|\s*(\d+) lines\s*\|\s*$", text, flags=re.M)}
+
+
+def test_contributing_states_the_budgets_and_allow_list_that_test_style_enforces():
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    budgets = contributing_budgets(text)
+    expected = {f"`{name}`": n for name, n in test_style.FILE_BUDGETS.items()}
+    expected["each built-in callback (a class in `minifast/callbacks/`)"] = \
+        test_style.CALLBACK_CLASS_LINES
+    expected["any function or method, anywhere in the package"] = test_style.FUNCTION_LINES
+    assert budgets == expected
+    missing = [m for m in test_style.LAZY_IMPORTS if f"`{m}`" not in text]
+    assert missing == [], f"CONTRIBUTING.md does not list these lazy imports: {missing}"
+
+
+def test_the_budget_table_parser_reads_a_changed_number():
+    assert contributing_budgets("| `learner.py` | 400 lines |\n") == {"`learner.py`": 400}
