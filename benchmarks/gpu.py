@@ -26,15 +26,13 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import torch
 from torch import nn
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from minifast import (Callback, ConvLearner, DataBunch, Learner, MixedPrecision,  # noqa: E402
-                      efficientnet_lite0)
+from minifast import Callback, ConvLearner, DataBunch, Learner, MixedPrecision, efficientnet_lite0  # noqa: E402
 from minifast.data.samples import mnist_sample_data  # noqa: E402
 from minifast.demo import simple_cnn  # noqa: E402
 
@@ -85,7 +83,7 @@ def make_model(workload: str, data: DataBunch) -> nn.Module:
 
 
 def raw_epoch(model: nn.Module, batches: Batches, device: torch.device,
-              dtype: Optional[torch.dtype]) -> tuple[float, float]:
+              dtype: torch.dtype | None) -> tuple[float, float]:
     """One training epoch as a user writes it by hand: (seconds, last loss)."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
@@ -109,7 +107,7 @@ def raw_epoch(model: nn.Module, batches: Batches, device: torch.device,
 
 
 def learner_epoch(model: nn.Module, batches: Batches, device: torch.device,
-                  dtype: Optional[torch.dtype], classes: list[str]) -> tuple[float, float]:
+                  dtype: torch.dtype | None, classes: list[str]) -> tuple[float, float]:
     """The same epoch with `Learner.fit(1e-4, 1)`: (seconds, last loss)."""
     clock = TrainClock()
     cbs = [clock] + ([MixedPrecision(dtype)] if dtype is not None else [])

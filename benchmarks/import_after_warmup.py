@@ -28,7 +28,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 HARNESS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "overhead_bench.py"
 SIDES = ("plain", "imported")
@@ -118,7 +117,7 @@ def markdown(res: dict) -> str:
         f"{res['ratio_of_fastest_halves']:.3f}x; same weights: {res['same_weights']}"])
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=15, help="interleaved pairs (default 15)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2, as the harness)")
@@ -135,7 +134,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     return args
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.one:
         print(json.dumps(one_fit(args.one, args)))

@@ -15,7 +15,6 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 PROBE = ("import time; t0 = time.perf_counter(); import torch; t1 = time.perf_counter(); "
          "import minifast; t2 = time.perf_counter(); print(t1 - t0, t2 - t1)")
@@ -61,7 +60,7 @@ def to_markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--detail", type=int, default=10, help="list this many heaviest imports (0: none)")

@@ -41,7 +41,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorData
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: find profile_overhead.py
 from profile_overhead import mid_epoch_learner  # noqa: E402
 
-from minifast import CancelValidException, Callback, DataBunch, Learner  # noqa: E402
+from minifast import Callback, CancelValidException, DataBunch, Learner  # noqa: E402
 from minifast.callback import CancelBatchException  # noqa: E402
 from minifast.callbacks.nan import TerminateOnNaN  # noqa: E402
 from minifast.callbacks.progress import ProgressCallback, _Bar  # noqa: E402
@@ -81,7 +81,7 @@ def loop(variant: str, n_batches: int) -> None:
     loss_func, make_opt = nn.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9)
     warm = copy.deepcopy(model)  # same shapes; the counted model keeps its initial weights
     warm_opt = make_opt(warm.parameters())
-    for i, (xb, yb) in zip(range(5), dl):
+    for _, (xb, yb) in zip(range(5), dl):
         loss_func(warm(xb), yb).backward()
         warm_opt.step()
     if variant == "raw":
@@ -118,7 +118,8 @@ def pieces() -> dict[str, object]:
         "loss.item()": learn.loss.item,
         "get_hyper(opt, 'mom')": lambda: get_hyper(learn.opt, "mom"),
         "batch_size(yb)": lambda: batch_size(yb),
-        "to_device((xb, yb), cpu) (not called on the CPU since this round)": lambda: to_device((xb, yb), learn.device),
+        "to_device((xb, yb), cpu) (the loop skips it on the CPU)":
+            lambda: to_device((xb, yb), learn.device),
         "learn.fire('after_pred'), no callback has it": lambda: learn.fire("after_pred"),
         "learn('after_pred'), the same through __call__": lambda: learn("after_pred"),
         "TrainEvalCallback.before_batch": cb[type(learn.cbs[0])].before_batch,
@@ -126,7 +127,8 @@ def pieces() -> dict[str, object]:
         "TerminateOnNaN.after_loss": cb[TerminateOnNaN].after_loss,
         "InterruptGuard.before_step + after_step": lambda: (guard.before_step(), guard.after_step()),
         "ProgressCallback.after_batch (tqdm update)": cb[ProgressCallback].after_batch,
-        "_with_events(no-op stage, 'batch')": lambda: learn._with_events(lambda: None, "batch", CancelBatchException),
+        "_with_events(no-op stage, 'batch')":
+            lambda: learn._with_events(lambda: None, "batch", CancelBatchException),
         "the 7 events of a training batch, no-op stages": lambda: learn._with_events(
             lambda: [learn.fire(e) for e in ("after_pred", "after_loss", "before_backward",
                                             "before_step", "after_step")], "batch", CancelBatchException),
@@ -136,10 +138,10 @@ def pieces() -> dict[str, object]:
 
 def run_pieces(calls: int = PIECE_CALLS) -> list[str]:
     table = pieces()
-    for name, fn in table.items():
+    for fn in table.values():
         fn()
         fn()  # warm: the first calls of a function specialise its bytecode
-        counted(lambda: [fn() for _ in range(calls)])
+        counted(lambda fn=fn: [fn() for _ in range(calls)])
     return list(table)
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import gc
 import json
 import os
@@ -42,8 +43,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -164,7 +165,8 @@ def run(model_kind: str = "mlp", bs: int = 64, n_batches: int = 938, valid_batch
         order = list(runners) if r % 2 == 0 else list(reversed(runners))  # cancel drift
         for name in order:
             model = fresh()
-            wall, cpu, outs[name] = timed(lambda: runners[name](model, train, valid, opt_name, lr, wd))
+            run = functools.partial(runners[name], model, train, valid, opt_name, lr, wd)
+            wall, cpu, outs[name] = timed(run)
             times[name].append(wall)
             cpu_times[name].append(cpu)
             models[name] = model
@@ -313,7 +315,7 @@ def fresh_markdown(res: dict) -> str:
         f"| {res['cpu_ratio_of_medians']:.3f}x | {res['same_weights']} |"])
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=["mlp", "cnn", "linear"], default="mlp")
     p.add_argument("--bs", type=int, default=64, help="batch size (default 64)")
@@ -341,7 +343,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     return args
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.one:  # a child of --fresh: one fit, one JSON line
         print(json.dumps(one_fresh_fit(args.one, args)))

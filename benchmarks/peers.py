@@ -9,11 +9,10 @@ anywhere on the path, e.g. `pip install --target /tmp/peers pytorch-ignite light
 from __future__ import annotations
 
 import importlib.util
-from typing import Callable
-
-from torch import nn
+from collections.abc import Callable
 
 from overhead import Batches, make_opt  # noqa: I001 (benchmarks/ is on sys.path when this runs)
+from torch import nn
 
 from minifast import accuracy
 

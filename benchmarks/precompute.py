@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
 
 import torch
 
@@ -35,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 class StopAfter(Callback):
     """End the training phase after `n` batches (to time part of a long epoch); counts batches."""
 
-    def __init__(self, n: Optional[int]):
+    def __init__(self, n: int | None):
         self.n, self.done = n, 0
 
     def before_train(self):
@@ -48,7 +47,7 @@ class StopAfter(Callback):
                 raise CancelTrainException()
 
 
-def timed_fit(learn, n_batches: Optional[int] = None) -> tuple[float, int]:
+def timed_fit(learn, n_batches: int | None = None) -> tuple[float, int]:
     """Seconds for one epoch of `learn.fit(1e-2, 1)` (training phase only) and batches run."""
     stop, clock = StopAfter(n_batches), TrainClock()
     with learn.silent():
@@ -79,7 +78,7 @@ def make_data(sz: int, bs: int, smoke: bool, work: Path):
     return ImageClassifierData.from_folder(folder, bs=bs, tfms=tfms, valid_pct=0.2, seed=42)
 
 
-def run(sz: int, bs: int, head_epochs: int, full_batches: Optional[int], smoke: bool) -> dict:
+def run(sz: int, bs: int, head_epochs: int, full_batches: int | None, smoke: bool) -> dict:
     from minifast import ConvLearner, efficientnet_lite0
 
     work = Path(tempfile.mkdtemp(prefix="minifast_precompute_"))  # a cold cache
@@ -122,7 +121,7 @@ def to_markdown(r: dict) -> str:
         f"| **speed-up per epoch** | **{r['speedup']:.0f}x** |"])
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sz", type=int, default=224)
     p.add_argument("--bs", type=int, default=64)

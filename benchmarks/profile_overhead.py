@@ -18,7 +18,6 @@ import pstats
 import sys
 import timeit
 from pathlib import Path
-from typing import Optional
 
 import torch
 
@@ -96,7 +95,7 @@ def components(number: int = 200, repeat: int = 50) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batches", type=int, default=938)
     p.add_argument("--bs", type=int, default=64)

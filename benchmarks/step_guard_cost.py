@@ -17,7 +17,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import torch
 from torch import nn
@@ -64,7 +63,7 @@ def run(n_batches: int, repeats: int) -> dict:
             "guarded_us": guarded * 1e6, "guard_cost_us": (guarded - plain) * 1e6}
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batches", type=int, default=400)
     p.add_argument("--repeats", type=int, default=5)

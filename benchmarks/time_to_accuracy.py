@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -163,7 +162,7 @@ def to_markdown(results: list[dict], threads: int) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", choices=["mnist", "pokemon", "all"], default="all")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -182,7 +181,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     return args
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if "MINIFAST_DATA" not in os.environ and (REPO.parent / "shared" / "data").is_dir():
         os.environ["MINIFAST_DATA"] = str(REPO.parent / "shared" / "data")

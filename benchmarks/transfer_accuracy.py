@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -30,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from minifast import ConvLearner, efficientnet_lite0  # noqa: E402
 from minifast.data import ImageClassifierData, get_cv_idxs, transforms_side_on  # noqa: E402
-from minifast.vision.archs import tfms_from_model
 from minifast.data.image_datasets import FilesDataset  # noqa: E402
+from minifast.vision.archs import tfms_from_model
 
 DATA = Path(os.environ.get("MINIFAST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -60,7 +59,7 @@ def accuracy_of(log_preds: np.ndarray, y: np.ndarray) -> float:
 def run(name: str, sz: int, bs: int, head_lr: float, head_epochs: int, unfreeze: str,
         finetune_epochs: int, quick: bool, cache: Path,
         finetune_lrs: tuple = (1e-4, 3e-4, 1e-3), head_one_cycle: bool = False,
-        bn_freeze: Optional[bool] = None) -> dict:
+        bn_freeze: bool | None = None) -> dict:
     out = {"dataset": name, "sz": sz, "bs": bs, "head_lr": head_lr, "head_epochs": head_epochs,
            "head_one_cycle": head_one_cycle, "unfreeze": unfreeze, "bn_freeze": bn_freeze,
            "finetune_epochs": finetune_epochs, "finetune_lrs": list(finetune_lrs)}
@@ -117,7 +116,8 @@ def main() -> None:
     parser.add_argument("--finetune-epochs", type=int, default=1)
     parser.add_argument("--finetune-lrs", type=float, nargs=3, default=[1e-4, 3e-4, 1e-3],
                         help="one lr per layer group: body first half, second half, head")
-    parser.add_argument("--cache", default=None, help="folder for the precompute cache (default: a new temp dir)")
+    parser.add_argument("--cache", default=None,
+                        help="folder for the precompute cache (default: a new temp dir)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: on a machine shared by many processes, 2 threads "

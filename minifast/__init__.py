@@ -23,7 +23,7 @@ from .messages import MinifastWarning
 from .metrics import accuracy, accuracy_thresh, error_rate
 from .torch_utils import default_device
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "EVENTS", "Callback", "CancelBatchException", "CancelEpochException", "CancelFitException",

@@ -20,7 +20,7 @@ def save_image(path: Path, seed: int = 0, mode: str = "RGB", h: int = 20, w: int
     elif mode in ("L", "P", "CMYK"):
         img = img.convert(mode)
     elif mode == "I;16":
-        img = Image.fromarray((np.asarray(img.convert("L"), dtype=np.uint16) * 257))
+        img = Image.fromarray(np.asarray(img.convert("L"), dtype=np.uint16) * 257)
     img.save(path)
     return path
 

@@ -6,15 +6,20 @@ clipping after unscaling and one GradScaler unscale_ per step.
 """
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from minifast import (Callback, DataBunch, GradientAccumulation, GradientClipping, Learner,
-                      MixedPrecision, ParamScheduler)
+from minifast import (
+    Callback,
+    DataBunch,
+    GradientAccumulation,
+    GradientClipping,
+    Learner,
+    MixedPrecision,
+    ParamScheduler,
+)
 
 
 def make_data(n: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

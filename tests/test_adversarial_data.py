@@ -20,8 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from minifast.data import BadImageError, BadImageWarning, ImageClassifierData, open_image
-from minifast.data import tfms_from_stats
+from minifast.data import BadImageError, BadImageWarning, ImageClassifierData, open_image, tfms_from_stats
 from minifast.data.download import Resource, download, file_hash, remove_stale_partials
 from minifast.data.images import check_image
 from minifast.data.labels import EmptyClassWarning

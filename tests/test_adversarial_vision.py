@@ -13,9 +13,9 @@ from torch.utils.data import DataLoader
 
 from minifast import Callback, ConvLearner, MinifastWarning, efficientnet_lite0
 from minifast.data import BadImageError, ImageClassifierData, transforms_side_on
-from minifast.vision.archs import tfms_from_model
 from minifast.vision import precompute as precompute_module
-from minifast.vision.precompute import cache_root, write_features, writable
+from minifast.vision.archs import tfms_from_model
+from minifast.vision.precompute import cache_root, writable, write_features
 from tests.test_vision_learner import make_learner, tensor_data
 
 

@@ -119,8 +119,8 @@ def test_overhead_fresh_child_prints_one_json_line(capsys):
 
 def test_overhead_fresh_summary_ratios():
     """Ratio of medians, ratio of minima and the sorted per-pair ratios, on made-up times."""
-    runs = [{"loop": loop, "wall_s": w, "cpu_s": w, "checksum": 1.0, "load_1min_before": l}
-            for loop, w, l in [("raw", 1.0, 0.5), ("minifast", 1.1, 0.7), ("minifast", 2.4, 3.0),
+    runs = [{"loop": loop, "wall_s": w, "cpu_s": w, "checksum": 1.0, "load_1min_before": load}
+            for loop, w, load in [("raw", 1.0, 0.5), ("minifast", 1.1, 0.7), ("minifast", 2.4, 3.0),
                                ("raw", 2.0, 2.0), ("raw", 1.2, 1.0), ("minifast", 1.2, 1.0)]]
     res = overhead.summarise_fresh(runs, {"repeats": 3})
     assert res["ratio_of_medians"] == pytest.approx(1.2 / 1.2)

@@ -16,10 +16,18 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
-from minifast import (Callback, ConvLearner, DataBunch, GradientAccumulation, GradientClipping,
-                      Learner, MixedPrecision, efficientnet_lite0)
+from minifast import (
+    Callback,
+    ConvLearner,
+    DataBunch,
+    GradientAccumulation,
+    GradientClipping,
+    Learner,
+    MixedPrecision,
+    efficientnet_lite0,
+)
 from minifast.data import ImageClassifierData, transforms_side_on
 from minifast.vision.archs import tfms_from_model
 from tests.conftest import synth_data

@@ -12,7 +12,8 @@ from minifast.data import get_dataset
 from minifast.data.download import Resource, download, file_hash, safe_extract
 
 
-def _tar_gz(path, members: dict[str, bytes], symlinks: dict[str, str] = {}):
+def _tar_gz(path, members: dict[str, bytes], symlinks: dict[str, str] | None = None):
+    symlinks = symlinks or {}
     with tarfile.open(path, "w:gz") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
@@ -125,7 +126,8 @@ def test_get_dataset_prefers_minifast_data(monkeypatch, data_dir):
 
 
 def test_get_dataset_explains_where_to_put_sets_without_a_url(no_data):
-    with pytest.raises(FileNotFoundError, match=r"no public download address. Put it in \$MINIFAST_DATA/pokemon"):
+    where = r"no public download address. Put it in \$MINIFAST_DATA/pokemon"
+    with pytest.raises(FileNotFoundError, match=where):
         get_dataset("pokemon")
     with pytest.raises(ValueError, match="unknown data set 'imagenet'"):
         get_dataset("imagenet")
@@ -164,6 +166,7 @@ def test_cifar10_download_to_ready_data(no_data, tmp_path, monkeypatch):
     import pickle
 
     import numpy as np
+
     from minifast.data import course_datasets as datasets
 
     archive, members = _fake_cifar_tar(tmp_path / "cifar-10-python.tar.gz")

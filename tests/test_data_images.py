@@ -87,7 +87,7 @@ def test_bad_files_are_skipped_with_a_warning_listing_exactly_them(tmp_path):
     assert sorted(line.split(": ")[0].strip() for line in message.splitlines()[1:]) == [str(p) for p in bad]
     kept = data.trn_ds.fnames + data.val_ds.fnames
     assert len(kept) == 12 and not set(kept) & set(bad)
-    for xb, yb in data.train_dl:  # a whole epoch runs: nothing bad is left to crash it
+    for xb, _ in data.train_dl:  # a whole epoch runs: nothing bad is left to crash it
         assert xb.shape[1:] == (3, 224, 224)
 
 

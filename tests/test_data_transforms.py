@@ -8,8 +8,8 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
 from minifast.data import IMAGENET_STATS, tfms_from_stats, transforms_side_on, transforms_top_down
-from minifast.vision.archs import tfms_from_model
 from minifast.data.augment import dihedral
+from minifast.vision.archs import tfms_from_model
 
 STATS = ((0.5, 0.4, 0.3), (0.2, 0.25, 0.5))
 
@@ -75,7 +75,8 @@ def test_dihedral_gives_all_eight_symmetries_of_the_square():
 def test_augmentation_lists_follow_the_course():
     names = [type(t).__name__ for t in transforms_side_on]
     assert names == ["RandomRotate", "RandomLighting", "RandomFlip"]
-    assert [type(t).__name__ for t in transforms_top_down] == ["RandomRotate", "RandomLighting", "RandomDihedral"]
+    top_down = [type(t).__name__ for t in transforms_top_down]
+    assert top_down == ["RandomRotate", "RandomLighting", "RandomDihedral"]
     train, _ = tfms_from_stats(STATS, 24, aug_tfms=transforms_side_on)
     built = [type(t).__name__ for t in train.pipeline.transforms[1:4]]
     assert built == ["RandomRotation", "ColorJitter", "RandomHorizontalFlip"]

@@ -184,7 +184,8 @@ def test_loader_settings():
     x = np.zeros((300, 8, 8), dtype=np.uint8)
     assert ImageClassifierData.from_arrays(".", (x, [0] * 300), (x[:5], [0] * 5)).valid_dl.num_workers >= 1
     dl = make_loader(ds, bs=2, num_workers=1)
-    assert dl.persistent_workers and not make_loader(ds, 2, num_workers=1, persistent=False).persistent_workers
+    assert dl.persistent_workers
+    assert not make_loader(ds, 2, num_workers=1, persistent=False).persistent_workers
     with pytest.raises(ValueError, match="bs=0"):
         make_loader(ds, bs=0)
 

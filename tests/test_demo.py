@@ -3,8 +3,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from minifast.cli import build_parser
 
 
@@ -25,7 +23,7 @@ def test_demo_trains_and_writes_plots(tmp_path: Path):
     result = subprocess.run([sys.executable, "-m", "minifast", "demo", "--epochs", "1",
                              "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    line = next(l for l in result.stdout.splitlines() if l.startswith("held-out accuracy"))
+    line = next(s for s in result.stdout.splitlines() if s.startswith("held-out accuracy"))
     accuracy = float(line.split()[2].rstrip("%")) / 100
     assert accuracy > 0.9  # one epoch on 8,000 digits; chance is 0.1
     assert (out / "loss.png").stat().st_size > 1000 and (out / "lr.png").stat().st_size > 1000

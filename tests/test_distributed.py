@@ -11,12 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ddp_script
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import ddp_script
 from minifast import Learner, distrib
 from minifast.callbacks.distributed import ShardSampler, shard_dataloader
 from minifast.distributed import all_reduce_sum, is_main_process, rank, world_size

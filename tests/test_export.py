@@ -1,7 +1,6 @@
 """learn.export -> load_learner: one safe file, the same predictions, clear refusals; and ONNX."""
 from __future__ import annotations
 
-from argparse import Namespace
 from pathlib import Path
 
 import pytest

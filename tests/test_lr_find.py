@@ -32,7 +32,10 @@ def assert_same(a, b):
     assert groups_a == groups_b
 
 
-def trained_learner(opt_func=partial(torch.optim.SGD, momentum=0.9), **kwargs) -> Learner:
+SGD_MOMENTUM = partial(torch.optim.SGD, momentum=0.9)
+
+
+def trained_learner(opt_func=SGD_MOMENTUM, **kwargs) -> Learner:
     """A synth learner after one epoch, so the optimiser has state (momentum buffers) to lose."""
     learn = synth_learner(n_train=160, bs=16, opt_func=opt_func, **kwargs)  # 10 batches per epoch
     with learn.silent():

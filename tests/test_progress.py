@@ -14,9 +14,9 @@ from tests.conftest import synth_learner
 def test_table_is_printed_once_per_epoch(capsys):
     learn = synth_learner()
     learn.fit(1e-2, 3)
-    lines = [l for l in capsys.readouterr().out.splitlines() if l.strip()]
+    lines = [s for s in capsys.readouterr().out.splitlines() if s.strip()]
     assert lines[0].split() == learn.recorder.names
-    assert [l.split()[0] for l in lines[1:]] == ["0", "1", "2"]
+    assert [s.split()[0] for s in lines[1:]] == ["0", "1", "2"]
 
 
 # A fresh interpreter: this test process may have set its multiprocessing context already.

