@@ -8,9 +8,10 @@ callback you could have written yourself. `learner.py` builds the course's `Lear
 Each stage is run by `_with_events`: fire `before_X`, run the stage, catch the stage's own Cancel
 exception, fire `after_X`. Two rules a callback can rely on:
 - `after_fit` always runs (it is in a `finally`), even after an error or Ctrl-C;
-- after each training batch the loop clears the gradients (`zero_grad`), also when the step was
-  skipped with `CancelStepException`; only `CancelBatchException` skips it, so the gradients add
-  up (gradient accumulation).
+- the loop clears the gradients (`zero_grad`) in one place, `_do_one_batch`, after each training
+  batch's step, also when the step was skipped with `CancelStepException`; only
+  `CancelBatchException` skips it, so the gradients add up (gradient accumulation). Each
+  training phase starts from clear gradients too, whatever a cancelled batch left.
 Ideas: fastai v2 / miniai (the loop and its events), fastai 0.7 (the names).
 """
 from __future__ import annotations
@@ -171,7 +172,6 @@ class Loop:
         check_not_empty(self.data.train_dl, "train_dl")
         if self.opt is None:
             self.create_opt()
-        self.opt.zero_grad(set_to_none=True)  # a fit stopped after backward (Ctrl-C) left grads
         self.set_hyper("lr", lrs)
         self.set_hyper("wd", self.wd if wds is None else wds)
         self.n_epoch, self.start_epoch = n_epoch, 0
@@ -203,6 +203,7 @@ class Loop:
         # `self.dl` is set before `before_train` / `before_validate`, so a callback can swap it
         # (Distributed gives each process its shard, Precompute the cached activations).
         self.training, self.dl = True, self.data.train_dl
+        self.opt.zero_grad(set_to_none=True)  # whatever a cancelled batch or a Ctrl-C left
         self._with_events(self._all_batches, "train", CancelTrainException)
         self.training, self.dl = False, getattr(self.data, "valid_dl", None)
         if self.dl is not None and len(self.dl) > 0:

@@ -1,7 +1,8 @@
 """Schedules: pure functions of the position in training, and the callbacks that apply them.
 
-Read after `learner.py` (the LR finder, which sweeps the lr instead, is in lr_finder.py). A schedule is a function `pos -> value`, pos in [0, 1]; SGDR and
-one-cycle compose the four basic ones, so they are tested and plotted without a model. Values may
+Read after `loop.py` and before `learner.py` (the LR finder, which sweeps the lr instead, is in
+lr_finder.py). A schedule is a function `pos -> value`, pos in [0, 1]; SGDR and one-cycle compose
+the four basic ones, so they are tested and plotted without a model. Values may
 be arrays, one per param group: `sched_cos(lrs, 0, pos)` anneals all groups, keeping their ratios.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from .callback import Callback
-from .hyper import HyperValues, set_opt_hyper, spread_values
+from .hyper import HyperValues, spread_values
 
 Value = Union[float, np.ndarray]
 Schedule = Callable[[float], Value]
@@ -114,7 +115,7 @@ class ParamScheduler(Callback):
             hypers = self.hypers_at(learn.train_iter, learn.n_iter, learn.n_epoch,
                                     len(learn.opt.param_groups))
             for name, values in hypers.items():
-                set_opt_hyper(learn.opt, name, values)
+                learn.set_hyper(name, values)
 
 
 class SGDR(ParamScheduler):

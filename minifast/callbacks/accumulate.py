@@ -39,9 +39,7 @@ class GradientAccumulation(Callback):
         self.n_acc = n_acc
 
     def before_train(self):
-        self.count = 0  # samples whose gradients are in .grad now
-        # A window cut short by a Cancel exception last epoch must not leak into this one.
-        self.learn.opt.zero_grad(set_to_none=True)
+        self.count = 0  # samples whose gradients are in .grad (the loop clears them now)
 
     def before_backward(self):
         bs = batch_size(self.learn.yb)
