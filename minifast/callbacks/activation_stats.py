@@ -31,6 +31,8 @@ class ActivationStats(Callback):
     another callback's forward); values stay tensors on the device until read: no GPU sync.
     """
 
+    run_in_lr_find = False  # the sweep is a probe, not part of the run: keep this fit's records
+
     def __init__(self, modules: Optional[Sequence[nn.Module]] = None, every: int = 1,
                  bins: int = 40, hist_range: tuple[float, float] = (0, 10)):
         if every < 1 or bins < 1 or not hist_range[0] < hist_range[1]:

@@ -21,6 +21,7 @@ class CSVLogger(Callback):
     """
 
     order = 55  # after the Recorder (50), whose row it writes; before trackers that stop the fit
+    run_in_lr_find = False  # the sweep is a probe, not part of the run: no rows
 
     def __init__(self, path: Union[str, Path] = "history.csv"):
         self.path = Path(path)

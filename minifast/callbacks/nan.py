@@ -25,6 +25,7 @@ class TerminateOnNaN(Callback):
     """
 
     order = 55  # after the Recorder (50), whose number it checks: the curve ends at the bad loss
+    run_in_lr_find = False  # the sweep ends on a NaN by itself, and the weights go back
 
     def __init__(self, check_grads: bool = False):
         self.check_grads, self.message, self.active = check_grads, None, True

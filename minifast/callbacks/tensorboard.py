@@ -30,6 +30,7 @@ class TensorBoardCallback(Callback):
     """
 
     order = 60  # after the Recorder (50): this batch's loss and this epoch's row are recorded
+    run_in_lr_find = False  # the sweep is a probe, not part of the run: no points
 
     def __init__(self, log_dir: Union[str, Path] = "runs", hist_every: int = 100,
                  log_graph: bool = True):

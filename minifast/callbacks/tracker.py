@@ -25,6 +25,7 @@ class TrackerCallback(Callback):
     """
 
     order = 70
+    run_in_lr_find = False  # the sweep is not part of the run: nothing to track or save
 
     def __init__(self, monitor: str = "valid_loss", mode: str = "auto", min_delta: float = 0.0):
         if mode not in ("auto", "min", "max"):
