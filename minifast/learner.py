@@ -9,6 +9,7 @@ loop), fastai 0.7 (the names).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
@@ -28,6 +29,7 @@ from .hyper import HyperValues, set_opt_hyper, spread_values
 from .interrupt import InterruptGuard
 from .layer_groups import describe_groups, freeze_groups, param_groups
 from .lr_finder import LRFinder, SuggestedLRs
+from .messages import MinifastWarning
 from .metrics import accuracy
 from .save_load import load_learner_state, save_learner
 from .schedule import SGDR, OneCycle, sgdr_n_epochs
@@ -348,9 +350,16 @@ class Learner:
         return load_learner_state(self, name, with_opt)
 
     # ------------------------------------------------------------------ misc
-    def silent(self) -> contextlib.AbstractContextManager:
-        """`with learn.silent(): learn.fit(...)` — no progress bars, no printed table."""
-        return self.removed_cbs(ProgressCallback)
+    @contextlib.contextmanager
+    def silent(self) -> Iterator["Learner"]:
+        """`with learn.silent(): learn.fit(...)` — no bars, no table, no messages: quiet in one place.
+
+        minifast's messages are `MinifastWarning`s (messages.py), ignored inside; other warnings
+        still show. What you asked to see (an EventTracer's trace, `summary()`) still prints.
+        """
+        with warnings.catch_warnings(), self.removed_cbs(ProgressCallback):
+            warnings.simplefilter("ignore", MinifastWarning)
+            yield self
 
     def summary(self) -> str:
         """A short text description: layer groups, parameter counts, trainable or frozen."""
