@@ -27,12 +27,13 @@ from .callbacks.resume import Resume
 from .callbacks.train_eval import TrainEvalCallback
 from .hyper import HyperValues, set_opt_hyper, spread_values
 from .interrupt import InterruptGuard
-from .layer_groups import describe_groups, freeze_groups, param_groups
+from .layer_groups import freeze_groups, param_groups
 from .lr_finder import LRFinder, SuggestedLRs
 from .messages import MinifastWarning
 from .metrics import accuracy
 from .save_load import load_learner_state, save_learner
 from .schedule import SGDR, OneCycle, sgdr_n_epochs
+from .summary import model_summary
 from .torch_utils import check_not_empty, default_activation, default_device, to_device
 
 LossFunc = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -352,19 +353,15 @@ class Learner:
     # ------------------------------------------------------------------ misc
     @contextlib.contextmanager
     def silent(self) -> Iterator["Learner"]:
-        """`with learn.silent(): learn.fit(...)` — no bars, no table, no messages: quiet in one place.
-
-        minifast's messages are `MinifastWarning`s (messages.py), ignored inside; other warnings
-        still show. What you asked to see (an EventTracer's trace, `summary()`) still prints.
-        """
+        """`with learn.silent(): learn.fit(...)` — no bars, no table, no MinifastWarning messages
+        (messages.py); other warnings, an EventTracer's trace and `summary()` still show."""
         with warnings.catch_warnings(), self.removed_cbs(ProgressCallback):
             warnings.simplefilter("ignore", MinifastWarning)
             yield self
 
     def summary(self) -> str:
-        """A short text description: layer groups, parameter counts, trainable or frozen."""
-        text = "\n".join([f"{type(self.model).__name__} on {self.device}",
-                          *describe_groups(self.layer_groups),
-                          f"  callbacks: {', '.join(cb.name for cb in self.cbs)}"])
+        """Each layer's output shape and parameter count, from one forward pass on one training
+        batch, then the layer groups and what is frozen; printed and returned (summary.py)."""
+        text = model_summary(self)
         print(text)
         return text
