@@ -33,7 +33,7 @@ from .messages import MinifastWarning
 from .metrics import accuracy
 from .save_load import load_learner_state, save_learner
 from .schedule import SGDR, OneCycle, sgdr_n_epochs
-from .summary import model_summary
+from .summary import print_summary
 from .torch_utils import check_not_empty, default_activation, default_device, to_device
 
 LossFunc = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -362,6 +362,4 @@ class Learner:
     def summary(self) -> str:
         """Each layer's output shape and parameter count, from one forward pass on one training
         batch, then the layer groups and what is frozen; printed and returned (summary.py)."""
-        text = model_summary(self)
-        print(text)
-        return text
+        return print_summary(self)

@@ -113,3 +113,10 @@ def model_summary(learn) -> str:
         *describe_groups(learn.layer_groups),
         f"callbacks: {', '.join(cb.name for cb in learn.cbs)}",
     ])
+
+
+def print_summary(learn) -> str:
+    """Print `model_summary(learn)` and return it (for tests and logs)."""
+    text = model_summary(learn)
+    print(text)
+    return text
