@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .layer_groups import describe_groups, params_of
-from .torch_utils import to_device
+from .torch_utils import check_not_empty, to_device
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ def one_training_batch(learn) -> Any:
     """The inputs of the first training batch, on the learner's device. The RNG states (torch's
     and the DataLoader's own generator) are put back: drawing it must not change the next fit."""
     dl = learn.data.train_dl
+    check_not_empty(dl, "train_dl (summary() runs one of its batches)")
     generator = getattr(dl, "generator", None)
     saved = generator.get_state() if generator is not None else None
     with torch.random.fork_rng(devices=[]):
