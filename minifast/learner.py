@@ -26,13 +26,14 @@ from .callbacks.resume import Resume
 from .callbacks.train_eval import TrainEvalCallback
 from .hyper import HyperValues
 from .interrupt import InterruptGuard
-from .layer_groups import describe_groups, freeze_groups
+from .layer_groups import freeze_groups
 from .loop import LossFunc, Loop
 from .lr_finder import LRFinder, SuggestedLRs
 from .messages import MinifastWarning
 from .metrics import accuracy
 from .save_load import load_learner_state, save_learner
 from .schedule import SGDR, OneCycle, sgdr_n_epochs
+from .summary import print_summary
 
 
 class Learner(Loop):
@@ -153,16 +154,13 @@ class Learner(Loop):
     # ------------------------------------------------------------------ misc
     @contextlib.contextmanager
     def silent(self) -> Iterator["Learner"]:
-        """`with learn.silent(): learn.fit(...)` — nothing printed: no progress bars, no table,
-        no minifast message (they are all `MinifastWarning`s, ignored inside)."""
+        """`with learn.silent(): learn.fit(...)` — no bars, no table, no MinifastWarning messages
+        (messages.py); other warnings, an EventTracer's trace and `summary()` still show."""
         with warnings.catch_warnings(), self.removed_cbs(ProgressCallback):
             warnings.simplefilter("ignore", MinifastWarning)
             yield self
 
     def summary(self) -> str:
-        """A short text description: layer groups, parameter counts, trainable or frozen."""
-        text = "\n".join([f"{type(self.model).__name__} on {self.device}",
-                          *describe_groups(self.layer_groups),
-                          f"  callbacks: {', '.join(cb.name for cb in self.cbs)}"])
-        print(text)
-        return text
+        """Each layer's output shape and parameter count, from one forward pass on one training
+        batch, then the layer groups and what is frozen; printed and returned (summary.py)."""
+        return print_summary(self)

@@ -7,8 +7,16 @@ import torch
 
 
 def default_device() -> torch.device:
-    """CUDA when there is a GPU, else the CPU: notebooks run unchanged on either."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The fastest device here: a CUDA GPU, then Apple's MPS (M-series Macs), then the CPU.
+
+    Why this order: notebooks run unchanged on a GPU server, a student's Mac or a plain laptop.
+    Pass `device=` to a Learner to choose; docs/devices.md says what has run where.
+    """
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
 
 
 def to_device(batch: Any, device: torch.device) -> Any:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from benchmarks import channels_last, import_time, overhead, precompute, profile_overhead, time_to_accuracy
+from benchmarks.import_after_warmup import HARNESS
 from tests.conftest import REPO
 
 
@@ -137,6 +138,8 @@ def test_instructions_smoke():
     assert "Recorder.after_loss" in instructions.pieces()
 
 
+@pytest.mark.skipif(not HARNESS.is_file(), reason=f"needs the shared benchmark harness {HARNESS}, "
+                    "found only in a checkout with ../shared beside it")
 def test_import_after_warmup_smoke(tmp_path):
     """The harness's raw loop in two fresh processes, without and with `import minifast` after
     the warm-up: both train the same weights, and page faults are counted."""

@@ -12,7 +12,7 @@ from PIL import Image
 from minifast import ClassificationInterpretation, ConvLearner, efficientnet_lite0
 from minifast.data import ImageClassifierData, transforms_side_on
 from minifast.vision.archs import tfms_from_model
-from minifast.vision.cli_commands import fine_tune, run_predict, run_train
+from minifast.vision.cli_commands import run_predict, run_train, train_head_then_all
 from minifast.vision.export import load_learner
 from minifast.vision.interpret import confusion_matrix, most_confused
 
@@ -97,7 +97,10 @@ def test_cli_train_then_predict(tmp_path, capsys):
                      channels_last=True)  # saved from NHWC weights, predicted with a fresh NCHW model
     assert run_train(args) == 0
     model_file = tmp_path / "out" / "model.pth"
-    assert model_file.is_file() and "validation accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert model_file.is_file() and "validation accuracy" in out
+    assert "model" in out.split("kept the ")[1]  # which of head-only and fine-tuned it kept
+    assert not (tmp_path / "out" / "models" / "head_only.pth").exists()
     image = folder / "blue" / "003.png"
     images = [str(image), str(tmp_path / "nope.png")]
     code = run_predict(Namespace(model=str(model_file), images=images, device="cpu"))
@@ -121,7 +124,7 @@ def test_cli_fine_tune_keeps_the_body_statistics_unless_told_not_to(tmp_path, bn
                                            tfms=tfms_from_model(efficientnet_lite0, 32))
     learn = ConvLearner.pretrained(efficientnet_lite0, data, precompute=True, path=tmp_path)
     before = {k: v.clone() for k, v in learn.model.body.state_dict().items()}
-    fine_tune(learn, 1, bn_freeze=bn_freeze)  # None: `minifast train` without a flag
+    train_head_then_all(learn, 1, bn_freeze=bn_freeze)  # None: `minifast train` without a flag
     after = learn.model.body.state_dict()
     stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
     kept = all(torch.equal(before[k], after[k]) for k in stats)

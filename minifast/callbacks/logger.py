@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Union
 
 from ..callback import Callback
 from ..distributed import is_main_process
+from ..messages import MinifastWarning
 
 
 class CSVLogger(Callback):
@@ -65,7 +67,8 @@ def _drop_partial_line(file: Path) -> None:
     if text.endswith(b"\n"):
         return
     keep = text.rfind(b"\n") + 1  # 0 when not even the header is whole
-    print(f"CSVLogger: {file} ended with a partial row {text[keep:][:40]!r}; dropped it")
+    warnings.warn(f"CSVLogger: {file} ended with a partial row {text[keep:][:40]!r}; dropped it",
+                  MinifastWarning)
     with open(file, "r+b") as f:
         f.truncate(keep)
 

@@ -86,7 +86,6 @@ class Recorder(TrainingRecord, Callback):
             self.after_train()
         if not self.valid_count:
             self.after_validate()
-        # Validation sums are tensors until here: one sync for them per epoch.
         def mean(total, count):
             return float(total / count) if count else float("nan")
         row = [self.learn.epoch, mean(self.train_sum, self.train_count),
@@ -94,7 +93,6 @@ class Recorder(TrainingRecord, Callback):
                *[mean(s, self.valid_count) for s in self.metric_sums],
                time.perf_counter() - self.start_time]
         self.values.append(row)
-
 
 
 def _metric_value(metric, learn) -> torch.Tensor:
@@ -108,10 +106,14 @@ def _metric_value(metric, learn) -> torch.Tensor:
         raise
 
 
-def _weighted_sum(values: list[torch.Tensor], sizes: list[int]) -> tuple[object, int]:
-    """`(sum(values[i] * sizes[i]), sum(sizes))`: one stacked op per phase, summed in float64."""
+def _weighted_sum(values: list[torch.Tensor], sizes: list[int]) -> tuple[float, int]:
+    """`(sum(values[i] * sizes[i]), sum(sizes))`: one copy to the host per phase, then Python floats.
+
+    Why on the host: Python floats are double precision, so a long validation set's sum loses
+    nothing, and the device never needs float64, which Apple's MPS does not have. The copy
+    is the one sync per phase that turning the sums into numbers needs anyway.
+    """
     if not values:
         return 0.0, 0
-    weights = torch.tensor(sizes, dtype=torch.float64, device=values[0].device)
-    total = (torch.stack(values).double().reshape(len(values)) * weights).sum().float()
-    return total, sum(sizes)
+    per_batch = torch.stack(values).reshape(len(values)).float().tolist()
+    return sum(value * n for value, n in zip(per_batch, sizes)), sum(sizes)

@@ -25,6 +25,9 @@ class EventTracer(Callback):
     Per-batch events are shown for the first `max_batches` batches of each phase (then one
     "..." line), so notebook output stays short. Its order is the highest of the built-ins:
     it shows the state after every other callback has acted on that event.
+
+    Printing is its whole purpose, so `learn.silent()` does not hide it: silent() turns off
+    minifast's own bars, table and messages, not output you added a callback to see.
     """
 
     order = 100

@@ -8,12 +8,14 @@ Ideas: Keras' EarlyStopping/ModelCheckpoint, fastai's TrackerCallback.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Optional
 
 from ..callback import Callback, CancelFitException
 from ..distributed import is_main_process, unwrap_model
 from ..interrupt import hold_interrupts
+from ..messages import MinifastWarning
 
 
 class TrackerCallback(Callback):
@@ -114,9 +116,9 @@ class EarlyStopping(TrackerCallback):
         if self.wait >= self.patience:
             self.stopped_epoch = self.learn.epoch
             if is_main_process():  # every rank stops (same numbers), only rank 0 says so
-                print(f"EarlyStopping: {self.monitor} did not improve for {self.wait} epoch(s); "
-                      f"stopped after epoch {self.learn.epoch} "
-                      f"(best {self.best:.6g} at epoch {self.best_epoch})")
+                warnings.warn(f"EarlyStopping: {self.monitor} did not improve for {self.wait} "
+                              f"epoch(s); stopped after epoch {self.learn.epoch} "
+                              f"(best {self.best:.6g} at epoch {self.best_epoch})", MinifastWarning)
             raise CancelFitException()
 
     def after_fit(self):

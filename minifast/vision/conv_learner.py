@@ -184,6 +184,22 @@ class ConvLearner(Learner):
         self.precompute = False
         super().unfreeze()
 
+    def fine_tune(self, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1,
+                  lr_mult: float = 100, pct_start: float = 0.3, div: float = 5.0) -> None:
+        """Train the head, then everything: transfer learning in one call (fastai v2's recipe).
+
+        1. freeze; one cycle of `freeze_epochs` for the head at `base_lr` (`pct_start=0.99`: the
+           lr warms up for almost the whole cycle). With precompute on, this runs on the cache.
+        2. halve `base_lr`; unfreeze (precompute goes off: a body that trains must see the
+           images); one cycle of `epochs` with lrs spread geometrically from
+           `base_lr / lr_mult` (early layers) to `base_lr` (head), starting at lr / `div`.
+        """
+        self.freeze()
+        self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99)
+        base_lr /= 2
+        self.unfreeze()
+        self.fit_one_cycle(epochs, slice(base_lr / lr_mult, base_lr), pct_start=pct_start, div=div)
+
     # ------------------------------------------------------------------ inference
     def TTA(self, n_aug: int = 4, is_test: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Test-time augmentation: `(log_preds[n_aug + 1, N, C], targets)`; see `predict.tta`."""
