@@ -271,7 +271,7 @@ AdamW.
 def linear_baseline(learn, epochs=30, lr=1e-3, seed=0):
     "One linear layer on the cached (frozen-body, mean+max pooled) features, standardised; AdamW."
     torch.manual_seed(seed)
-    feats = learn.data                                  # precompute is on: the cached features
+    feats = learn.precomp.prepare()                     # the cached features (read or computed)
     xt, yt = feats.train_dl.dataset.tensors
     xv, yv = feats.valid_dl.dataset.tensors
     mean, std = xt.mean(0), xt.std(0) + 1e-6
