@@ -19,8 +19,8 @@ counts them for the overhead harness's configuration (`../shared/bench/overhead_
     python benchmarks/instructions.py report pieces.out     # instructions per call, per piece
 
 `loop` variants: `raw` (the plain PyTorch loop), `default` (Learner with its default callbacks),
-`bare` (TrainEvalCallback only), or `default-nan-guard` style names: the defaults minus some of
-`nan` (TerminateOnNaN), `guard` (InterruptGuard), `rec` (Recorder), `prog` (ProgressCallback).
+`bare` (TrainEval only), or `default-nan-guard` style names: the defaults minus some of
+`nan` (TerminateOnNaN), `guard` (InterruptGuard), `rec` (Recorder), `prog` (ProgressBar).
 Only the code inside `functools.reduce` is counted: that C function is the toggle. Without
 valgrind the script just runs (that is what `--smoke` tests check). Results: docs/benchmarks.md.
 """
@@ -44,13 +44,13 @@ from profile_overhead import mid_epoch_learner  # noqa: E402
 from minifast import Callback, CancelValidException, DataBunch, Learner  # noqa: E402
 from minifast.callback import CancelBatchException  # noqa: E402
 from minifast.callbacks.nan import TerminateOnNaN  # noqa: E402
-from minifast.callbacks.progress import ProgressCallback, _Bar  # noqa: E402
+from minifast.callbacks.progress import ProgressBar, _Bar  # noqa: E402
 from minifast.callbacks.recorder import Recorder  # noqa: E402
 from minifast.hyper import get_hyper  # noqa: E402
 from minifast.interrupt import InterruptGuard  # noqa: E402
 from minifast.torch_utils import batch_size, to_device  # noqa: E402
 
-DEFAULTS = {"nan": TerminateOnNaN, "guard": InterruptGuard, "rec": Recorder, "prog": ProgressCallback}
+DEFAULTS = {"nan": TerminateOnNaN, "guard": InterruptGuard, "rec": Recorder, "prog": ProgressBar}
 PIECE_CALLS = 200
 
 
@@ -122,11 +122,11 @@ def pieces() -> dict[str, object]:
             lambda: to_device((xb, yb), learn.device),
         "learn.fire('after_pred'), no callback has it": lambda: learn.fire("after_pred"),
         "learn('after_pred'), the same through __call__": lambda: learn("after_pred"),
-        "TrainEvalCallback.before_batch": cb[type(learn.cbs[0])].before_batch,
+        "TrainEval.before_batch": cb[type(learn.cbs[0])].before_batch,
         "Recorder.after_loss": cb[Recorder].after_loss,
         "TerminateOnNaN.after_loss": cb[TerminateOnNaN].after_loss,
         "InterruptGuard.before_step + after_step": lambda: (guard.before_step(), guard.after_step()),
-        "ProgressCallback.after_batch (tqdm update)": cb[ProgressCallback].after_batch,
+        "ProgressBar.after_batch (tqdm update)": cb[ProgressBar].after_batch,
         "_with_events(no-op stage, 'batch')":
             lambda: learn._with_events(lambda: None, "batch", CancelBatchException),
         "the 7 events of a training batch, no-op stages": lambda: learn._with_events(

@@ -4,7 +4,7 @@ Both sides train the same model (same initial weights), on the same pre-batched 
 same optimiser, lr, weight decay and loss, for one epoch, then evaluate the same validation batches:
 
     raw loop                                  Learner.fit(lr, 1), default callbacks
-    model.train()                             TrainEvalCallback, Recorder, ProgressCallback
+    model.train()                             TrainEval, Recorder, ProgressBar
     for xb, yb in train:                      (tqdm bar, per-batch loss/lr/mom record,
         loss = loss_func(model(xb), yb)        one table line per epoch)
         loss.backward(); opt.step()

@@ -78,9 +78,9 @@ def components(number: int = 200, repeat: int = 50) -> str:
         pieces = {
             "to_device((xb, yb))": lambda: to_device((xb, yb), learn.device),
             "dispatch an event no callback handles": lambda: learn("after_pred"),
-            "TrainEvalCallback.before_batch": learn.get_cb(type(learn.cbs[0])).before_batch,
+            "TrainEval.before_batch": learn.get_cb(type(learn.cbs[0])).before_batch,
             "Recorder.after_loss (training batch)": learn.recorder.after_loss,
-            "ProgressCallback.after_batch (tqdm)": learn.progress.after_batch,
+            "ProgressBar.after_batch (tqdm)": learn.progress.after_batch,
             "one batch's events around a no-op step": lambda: learn._with_events(
                 lambda: [learn(e) for e in ("after_pred", "after_loss", "before_backward",
                                             "before_step", "after_step")],

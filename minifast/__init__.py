@@ -12,8 +12,8 @@ from .callback import (
     CancelTrainException,
     CancelValidException,
 )
-from .callbacks.train_eval import TrainEvalCallback
-from .callbacks.progress import ProgressCallback
+from .callbacks.train_eval import TrainEval, TrainEvalCallback
+from .callbacks.progress import ProgressBar, ProgressCallback
 from .callbacks.recorder import Recorder
 from .data import DataBunch
 from .data.samples import mnist_sample_data
@@ -27,7 +27,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "EVENTS", "Callback", "CancelBatchException", "CancelEpochException", "CancelFitException",
-    "CancelStepException", "CancelTrainException", "CancelValidException", "TrainEvalCallback", "ProgressCallback",
+    "CancelStepException", "CancelTrainException", "CancelValidException", "TrainEval", "ProgressBar", "TrainEvalCallback", "ProgressCallback",
     "Recorder", "DataBunch", "Learner", "Loop", "accuracy", "accuracy_thresh", "error_rate",
     "default_device", "mnist_sample_data", "MinifastWarning",
 ]
@@ -50,11 +50,11 @@ from .callbacks.logger import CSVLogger
 from .callbacks.nan import TerminateOnNaN
 from .callbacks.precision import MixedPrecision
 from .callbacks.tracer import EventTracer
-from .callbacks.tracker import EarlyStopping, SaveModel, TrackerCallback
+from .callbacks.tracker import EarlyStopping, SaveModel, Tracker, TrackerCallback
 from .seed import set_seed
 
 __all__ += ["GradientClipping", "CSVLogger", "TerminateOnNaN", "MixedPrecision", "EventTracer",
-            "EarlyStopping", "SaveModel", "TrackerCallback", "set_seed"]
+            "EarlyStopping", "SaveModel", "Tracker", "TrackerCallback", "set_seed"]
 # --- vision data (data/)
 from .data import (
     BadImageError,
@@ -114,8 +114,8 @@ __all__ += ["MedianPruner", "TuneResult", "tune"]
 # --- training extras: accumulation, TensorBoard, activation statistics (callbacks/)
 from .callbacks.accumulate import GradientAccumulation
 from .callbacks.activation_stats import ActivationStats
-from .callbacks.tensorboard import TensorBoardCallback
-__all__ += ["GradientAccumulation", "ActivationStats", "TensorBoardCallback"]
+from .callbacks.tensorboard import TensorBoardCallback, TensorBoardLogger
+__all__ += ["GradientAccumulation", "ActivationStats", "TensorBoardLogger", "TensorBoardCallback"]
 # --- export for inference (vision/export.py)
 from .vision.export import InferenceLearner, load_learner
 __all__ += ["InferenceLearner", "load_learner"]

@@ -20,10 +20,10 @@ from torch.utils.data import DataLoader
 
 from .callback import Callback
 from .callbacks.nan import TerminateOnNaN
-from .callbacks.progress import ProgressCallback
+from .callbacks.progress import ProgressBar
 from .callbacks.recorder import Recorder
 from .callbacks.resume import Resume
-from .callbacks.train_eval import TrainEvalCallback
+from .callbacks.train_eval import TrainEval
 from .hyper import HyperValues
 from .interrupt import InterruptGuard
 from .layer_groups import freeze_groups
@@ -50,7 +50,7 @@ class Learner(Loop):
                  metrics: Sequence[Callable] = (accuracy,), cbs: Iterable[Callback] = (),
                  wd: float = 0.01, layer_groups: Optional[Sequence[nn.Module]] = None,
                  path: Union[str, Path] = ".", device: Optional[Union[str, torch.device]] = None):
-        defaults = [TrainEvalCallback(), Recorder(), ProgressCallback(), InterruptGuard(),
+        defaults = [TrainEval(), Recorder(), ProgressBar(), InterruptGuard(),
                     TerminateOnNaN()]
         super().__init__(model, data, loss_func=loss_func, opt_func=opt_func,
                          cbs=[*defaults, *cbs], wd=wd, layer_groups=layer_groups, device=device)
@@ -63,8 +63,8 @@ class Learner(Loop):
     sched = recorder  # fastai 0.7's name for the recorder: `learn.sched.plot()` after `lr_find`
 
     @property
-    def progress(self) -> Optional[ProgressCallback]:
-        return self.get_cb(ProgressCallback)
+    def progress(self) -> Optional[ProgressBar]:
+        return self.get_cb(ProgressBar)
 
     # ------------------------------------------------------------------ the course's fits
     def fit(self, lrs: HyperValues, n_cycle: int = 1, cycle_len: Optional[float] = None,
@@ -156,7 +156,7 @@ class Learner(Loop):
     def silent(self) -> Iterator["Learner"]:
         """`with learn.silent(): learn.fit(...)` — no bars, no table, no MinifastWarning messages
         (messages.py); other warnings, an EventTracer's trace and `summary()` still show."""
-        with warnings.catch_warnings(), self.removed_cbs(ProgressCallback):
+        with warnings.catch_warnings(), self.removed_cbs(ProgressBar):
             warnings.simplefilter("ignore", MinifastWarning)
             yield self
 

@@ -92,7 +92,7 @@ class Loop:
 
     @contextlib.contextmanager
     def removed_cbs(self, cls: type) -> Iterator["Loop"]:
-        """`with learn.removed_cbs(ProgressCallback): ...` — the callbacks of class `cls` are off
+        """`with learn.removed_cbs(ProgressBar): ...` — the callbacks of class `cls` are off
         inside, and back (in their order) after."""
         cbs = [cb for cb in self.cbs if isinstance(cb, cls)]
         self.remove_cbs(cbs)

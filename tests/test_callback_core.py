@@ -237,7 +237,7 @@ def test_the_batch_reads_like_the_textbook():
                  "self.opt.zero_grad(set_to_none=True)"):
         assert line in source
     names = [cb.name for cb in synth_learner().cbs]
-    assert names == ["TrainEvalCallback", "Recorder", "TerminateOnNaN", "ProgressCallback",
+    assert names == ["TrainEval", "Recorder", "TerminateOnNaN", "ProgressBar",
                      "InterruptGuard"]
 
 
@@ -245,7 +245,7 @@ def test_schedules_read_the_position_that_train_eval_keeps():
     seen = []
 
     class Probe(Callback):
-        order = -6  # after TrainEvalCallback (-10), before the schedulers (-5)
+        order = -6  # after TrainEval (-10), before the schedulers (-5)
 
         def before_batch(self):
             if self.learn.training:

@@ -3,7 +3,7 @@ import csv
 
 import pytest
 
-from minifast import Callback, CSVLogger, EventTracer, MinifastWarning, ProgressCallback
+from minifast import Callback, CSVLogger, EventTracer, MinifastWarning, ProgressBar
 from tests.conftest import synth_learner
 
 
@@ -61,7 +61,7 @@ def test_a_partial_last_row_from_a_crash_is_dropped(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("epoch,train_loss,valid_loss,time\n0,1.0,1.0,0.1\n1,0.9")
     learn = synth_learner(path=tmp_path)
-    with learn.removed_cbs(ProgressCallback):
+    with learn.removed_cbs(ProgressBar):
         with pytest.warns(MinifastWarning, match=r"partial row b'1,0.9'"):
             learn.fit(0.05, 1, cbs=[CSVLogger(path)])
     rows = read_rows(path)

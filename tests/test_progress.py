@@ -1,4 +1,4 @@
-"""ProgressCallback: one table line per epoch, and bars that leave the multiprocessing start
+"""ProgressBar: one table line per epoch, and bars that leave the multiprocessing start
 method free (tqdm's own first bar fixes it)."""
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from minifast import CSVLogger, EarlyStopping, MinifastWarning, ProgressCallback, SaveModel
+from minifast import CSVLogger, EarlyStopping, MinifastWarning, ProgressBar, SaveModel
 from tests.conftest import synth_learner
 
 PARTIAL_CSV = "epoch,train_loss,valid_loss,time\n0,1.0,1.0,0.1\n1,0.9"  # a crash cut the last row
@@ -45,7 +45,7 @@ def test_silent_puts_the_progress_callback_and_the_warning_filters_back(tmp_path
     filters = list(warnings.filters)
     with learn.silent() as same:
         assert same is learn and learn.progress is None
-    assert isinstance(learn.progress, ProgressCallback)
+    assert isinstance(learn.progress, ProgressBar)
     assert warnings.filters == filters
 
 

@@ -1,4 +1,4 @@
-"""TensorBoardCallback: the event files, read back with tensorboard's own reader, hold the
+"""TensorBoardLogger: the event files, read back with tensorboard's own reader, hold the
 Recorder's numbers; histograms every N steps; the graph once; only rank 0 writes."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from minifast import Callback, GradientAccumulation, Learner, TensorBoardCallback
+from minifast import Callback, GradientAccumulation, Learner, TensorBoardLogger
 from tests.conftest import synth_data
 
 pytest.importorskip("tensorboard")
@@ -36,7 +36,7 @@ def mlp_learner() -> Learner:
 def test_losses_lrs_and_epoch_table_are_read_back(tmp_path):
     learn = mlp_learner()
     with learn.silent():
-        learn.fit_one_cycle(2, 1e-2, cbs=[TensorBoardCallback(tmp_path, hist_every=0)])
+        learn.fit_one_cycle(2, 1e-2, cbs=[TensorBoardLogger(tmp_path, hist_every=0)])
     events = read_events(tmp_path)
     steps, losses = scalars(events, "train/loss")
     assert steps == list(range(8))
@@ -53,7 +53,7 @@ def test_losses_lrs_and_epoch_table_are_read_back(tmp_path):
 def test_histograms_every_n_steps_and_the_graph_once(tmp_path):
     learn = mlp_learner()
     with learn.silent():
-        learn.fit(1e-2, 2, cbs=[TensorBoardCallback(tmp_path, hist_every=7)])
+        learn.fit(1e-2, 2, cbs=[TensorBoardLogger(tmp_path, hist_every=7)])
     events = read_events(tmp_path)
     tags = events.Tags()["histograms"]
     assert sorted(tags) == sorted(f"{kind}/{name}" for kind in ("weights", "grads")
@@ -68,7 +68,7 @@ def test_scaled_losses_are_not_what_is_logged(tmp_path):
     """GradientAccumulation scales learn.loss for backward; the curve shows the true loss."""
     learn = mlp_learner()
     with learn.silent():
-        learn.fit(1e-2, 1, cbs=[GradientAccumulation(32), TensorBoardCallback(tmp_path)])
+        learn.fit(1e-2, 1, cbs=[GradientAccumulation(32), TensorBoardLogger(tmp_path)])
     _, losses = scalars(read_events(tmp_path), "train/loss")
     assert losses == pytest.approx(learn.recorder.loss_values().tolist(), rel=1e-6)
     steps = [h.step for h in read_events(tmp_path).Histograms("grads/0.weight")]
@@ -76,7 +76,7 @@ def test_scaled_losses_are_not_what_is_logged(tmp_path):
 
 
 def test_steps_continue_across_fits(tmp_path):
-    learn, tb = mlp_learner(), TensorBoardCallback(tmp_path, hist_every=0)
+    learn, tb = mlp_learner(), TensorBoardLogger(tmp_path, hist_every=0)
     with learn.silent():
         learn.fit(1e-2, 1, cbs=[tb])
         learn.fit(1e-2, 1, cbs=[tb])
@@ -105,7 +105,7 @@ def test_a_graph_that_cannot_be_traced_warns_and_training_goes_on(tmp_path, monk
     monkeypatch.setattr(SummaryWriter, "add_graph", fail)
     learn, modes = mlp_learner(), TrainingMode()
     with learn.silent(), pytest.warns(UserWarning, match="cannot trace this.*log_graph=False"):
-        learn.fit(1e-2, 1, cbs=[TensorBoardCallback(tmp_path), modes])
+        learn.fit(1e-2, 1, cbs=[TensorBoardLogger(tmp_path), modes])
     assert modes.seen == [True] * 4  # put back in train mode after the failed trace
     assert len(scalars(read_events(tmp_path), "train/loss")[0]) == 4
 
@@ -114,11 +114,11 @@ def test_only_rank_0_writes(tmp_path, monkeypatch):
     monkeypatch.setattr("minifast.callbacks.tensorboard.is_main_process", lambda: False)
     learn = mlp_learner()
     with learn.silent():
-        learn.fit(1e-2, 1, cbs=[TensorBoardCallback(tmp_path / "runs")])
+        learn.fit(1e-2, 1, cbs=[TensorBoardLogger(tmp_path / "runs")])
     assert not (tmp_path / "runs").exists()
 
 
 def test_missing_tensorboard_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import now fails
     with pytest.raises(ImportError, match=r'pip install -e "\.\[tensorboard\]"'):
-        TensorBoardCallback("runs")
+        TensorBoardLogger("runs")

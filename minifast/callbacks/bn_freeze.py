@@ -23,7 +23,7 @@ class BnFreeze(Callback):
     check, so keep the lrs modest (docs/transfer_learning.md has the measured limits).
     """
 
-    order = -5  # after TrainEvalCallback (-10) has put the whole model in train mode
+    order = -5  # after TrainEval (-10) has put the whole model in train mode
 
     def __init__(self, whole_body: bool = False):
         self.whole_body = whole_body

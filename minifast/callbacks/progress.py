@@ -1,4 +1,4 @@
-"""ProgressCallback: a tqdm bar per phase and one table line per epoch.
+"""ProgressBar: a tqdm bar per phase and one table line per epoch.
 
     epoch  train_loss  valid_loss  accuracy  time
     0      0.412       0.173       0.9481    00:07
@@ -24,7 +24,7 @@ class _Bar(tqdm):
     _lock = threading.RLock()
 
 
-class ProgressCallback(Callback):
+class ProgressBar(Callback):
     """Show progress bars during training/validation and print the Recorder's row each epoch."""
 
     order = 60  # after the Recorder, whose row it prints
@@ -86,3 +86,6 @@ def _table_cell(name: str, value: float) -> str:
         minutes, seconds = divmod(int(round(value)), 60)
         return f"{minutes:02d}:{seconds:02d}     "
     return f"{value:<10.6f}"
+
+
+ProgressCallback = ProgressBar  # fastai v2's name for it

@@ -1,4 +1,4 @@
-"""TensorBoardCallback: write losses, lrs, metrics, weight/gradient histograms and the model graph
+"""TensorBoardLogger: write losses, lrs, metrics, weight/gradient histograms and the model graph
 as TensorBoard event files, to watch a run live with `tensorboard --logdir runs`.
 
 `tensorboard` is an optional extra (`pip install -e ".[tensorboard]"`): minifast itself never
@@ -16,7 +16,7 @@ from ..callback import Callback
 from ..distributed import is_main_process, unwrap_model
 
 
-class TensorBoardCallback(Callback):
+class TensorBoardLogger(Callback):
     """Log to TensorBoard: per training batch `train/loss` and `lr/group<i>`; per epoch
     `epoch/<column>` (the Recorder's table: train_loss, valid_loss, metrics, time); every
     `hist_every` optimiser steps a histogram of each parameter (`weights/<name>`) and of its
@@ -37,10 +37,10 @@ class TensorBoardCallback(Callback):
         try:
             from torch.utils.tensorboard import SummaryWriter  # optional dependency
         except ImportError as e:
-            raise ImportError(f'TensorBoardCallback needs the tensorboard package ({e}): '
+            raise ImportError(f'TensorBoardLogger needs the tensorboard package ({e}): '
                               'pip install -e ".[tensorboard]" (or pip install tensorboard)') from e
         if hist_every < 0:
-            raise ValueError(f"TensorBoardCallback(hist_every={hist_every}): use a number of "
+            raise ValueError(f"TensorBoardLogger(hist_every={hist_every}): use a number of "
                              "optimiser steps between histograms, or 0 for none")
         self.make_writer = SummaryWriter
         self.log_dir, self.hist_every, self.log_graph = Path(log_dir), hist_every, log_graph
@@ -96,7 +96,10 @@ def add_graph(writer, model: torch.nn.Module, xb) -> None:
             warnings.simplefilter("ignore")  # the tracer's own warnings are noise here
             writer.add_graph(model, xb)
     except Exception as e:
-        warnings.warn(f"TensorBoardCallback: could not trace {type(model).__name__} for the "
+        warnings.warn(f"TensorBoardLogger: could not trace {type(model).__name__} for the "
                       f"graph ({type(e).__name__}: {e}); pass log_graph=False to skip it")
     finally:
         model.train(was_training)
+
+
+TensorBoardCallback = TensorBoardLogger  # fastai v2's name for it

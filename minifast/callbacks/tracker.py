@@ -1,9 +1,9 @@
-"""Callbacks that watch a per-epoch value: EarlyStopping, SaveModel and their base TrackerCallback.
+"""Callbacks that watch a per-epoch value: EarlyStopping, SaveModel and their base Tracker.
 
 They read the Recorder's row for the epoch just finished (`learn.recorder.log`, a dict with
 `epoch, train_loss, valid_loss, <metrics>, time`), so their `order` is above the Recorder's (50)
-and the ProgressCallback's (60): the epoch's table line is printed before they stop a fit.
-Ideas: Keras' EarlyStopping/ModelCheckpoint, fastai's TrackerCallback.
+and the ProgressBar's (60): the epoch's table line is printed before they stop a fit.
+Ideas: Keras' EarlyStopping/ModelCheckpoint, fastai's Tracker.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ..interrupt import hold_interrupts
 from ..messages import MinifastWarning
 
 
-class TrackerCallback(Callback):
+class Tracker(Callback):
     """Track the best value of column `monitor`; after each epoch `self.improved` says if it
     beat `self.best` by more than `min_delta`.
 
@@ -72,7 +72,7 @@ class TrackerCallback(Callback):
             self.best, self.best_epoch = value, self.learn.epoch
 
 
-class EarlyStopping(TrackerCallback):
+class EarlyStopping(Tracker):
     """Stop the fit once `monitor` has not improved for `patience` epochs in a row; with
     `restore_best`, end with the weights of the best epoch (even when it did not stop early).
 
@@ -129,7 +129,7 @@ class EarlyStopping(TrackerCallback):
                 unwrap_model(self.learn.model).load_state_dict(self.best_state)
 
 
-class SaveModel(TrackerCallback):
+class SaveModel(Tracker):
     """Save a checkpoint (model, optimiser, epoch, RNG and callback states) whenever `monitor`
     improves, as `<path>/models/<name>.pth`; or, with `every_epoch=True`, after every epoch as
     `<name>_<epoch>.pth` (epoch counted from 0) — each one a point `fit(..., resume=...)` can
@@ -169,3 +169,6 @@ class SaveModel(TrackerCallback):
         if self.pending is not None:
             name, self.pending = self.pending, None
             self.saved.append(self.learn.save(name, self.with_opt))
+
+
+TrackerCallback = Tracker  # fastai v2's name for it

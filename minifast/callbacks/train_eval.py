@@ -1,10 +1,10 @@
-"""TrainEvalCallback: switch train/eval mode and keep the loop's position (`train_iter`)."""
+"""TrainEval: switch train/eval mode and keep the loop's position (`train_iter`)."""
 from __future__ import annotations
 
 from ..callback import Callback
 
 
-class TrainEvalCallback(Callback):
+class TrainEval(Callback):
     """Put the model in train mode for training and eval mode for validation, and keep
     `learn.train_iter`: this training batch's index in the whole fit, counted from epoch 0 so a
     resumed fit is at the right place. The schedules (`ParamScheduler`) are functions of it.
@@ -25,3 +25,6 @@ class TrainEvalCallback(Callback):
 
     def before_validate(self):
         self.learn.model.eval()
+
+
+TrainEvalCallback = TrainEval  # fastai v2's name for it
