@@ -581,3 +581,30 @@ def test_a_malformed_manifest_line_is_named(tmp_path):
     (tmp_path / "MANIFEST.sha256").write_text(f"{file_hash(tmp_path / 'a.txt')}  a.txt\n\nGARBAGE\n")
     with pytest.raises(ValueError, match=r"MANIFEST.sha256 line 3: expected '<sha256>  <file>'"):
         verify_dataset(tmp_path)
+
+
+# ---------------------------------------------------------------- extreme aspect ratios
+def test_a_long_thin_png_is_refused_by_the_scan_naming_the_file(tmp_path):
+    """A few hundred bytes, 100,000 pixels (under the bomb limit), but 224 x 22,400,000 once its
+    shorter side is scaled for training: refused by name before training starts."""
+    make_class_folders(tmp_path, {"a": 4, "b": 4})
+    Image.new("RGB", (100_000, 1)).save(tmp_path / "a" / "line.png")
+    assert (tmp_path / "a" / "line.png").stat().st_size < 1000
+    with pytest.raises(BadImageError, match=r"line\.png: 100000 x 1 pixels: aspect ratio "
+                                            r"100000:1 is over MAX_ASPECT_RATIO") as err:
+        ImageClassifierData.from_folder(tmp_path, bs=4, tfms=TFMS, valid_pct=0.25,
+                                        num_workers=0, on_bad="raise")
+    assert [p.name for p in err.value.paths] == ["line.png"]
+
+
+@pytest.mark.parametrize("size, ok", [((50, 1), True), ((1, 50), True), ((51, 1), False),
+                                      ((1, 2000), False)])
+def test_the_aspect_ratio_limit_is_the_same_for_scan_and_training(tmp_path, size, ok):
+    path = tmp_path / "x.png"
+    Image.new("RGB", size).save(path)
+    assert (check_image(path) is None) == ok
+    if ok:
+        assert open_image(path).size == size
+    else:
+        with pytest.raises(BadImageError, match=r"x\.png: .* is over MAX_ASPECT_RATIO"):
+            open_image(path)

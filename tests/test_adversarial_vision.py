@@ -315,3 +315,15 @@ def test_fit_recomputes_features_of_a_body_changed_behind_its_back(tmp_path):
         warnings.simplefilter("error")  # the body did not change since: no warning, no work
         with learn.silent():
             learn.fit(1e-3, 1)
+
+
+def test_predict_image_refuses_a_long_thin_image_by_name(image_learner, tmp_path):
+    """200,000 x 1 pixels: scaled to the model's size it would take gigabytes."""
+    from PIL import Image
+
+    line = tmp_path / "line.png"
+    Image.new("RGB", (200_000, 1)).save(line)
+    with pytest.raises(BadImageError, match=r"line\.png: cannot read this image \(200000 x 1 pixels: aspect"):
+        image_learner.predict_image(line)
+    with pytest.raises(ValueError, match="aspect ratio 200000:1 is over MAX_ASPECT_RATIO"):
+        image_learner.predict_image(Image.new("RGB", (200_000, 1)))

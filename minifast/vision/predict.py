@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from ..data import ImageClassifierData
-from ..data.images import open_image, to_rgb
+from ..data.images import check_image_size, open_image, to_rgb
 from .head import TransferModel
 
 ImageLike = Union[str, Path, Image.Image]
@@ -55,8 +55,13 @@ def tta(learn, n_aug: int = 4, is_test: bool = False) -> tuple[np.ndarray, np.nd
 
 def image_batch(img: ImageLike, tfm) -> torch.Tensor:
     """One image file or PIL image (any mode) as a batch of one, through `tfm`. An unreadable
-    or truncated file raises `BadImageError` naming it (see `open_image`)."""
-    img = to_rgb(img) if isinstance(img, Image.Image) else open_image(img)
+    or truncated file, or one too long and thin to resize (`check_image_size`), raises
+    `BadImageError` naming it (see `open_image`)."""
+    if isinstance(img, Image.Image):
+        check_image_size(img.size)  # a PIL image has no file name to give
+        img = to_rgb(img)
+    else:
+        img = open_image(img)
     return tfm(img)[None]
 
 
