@@ -10,6 +10,7 @@ BatchNorm with exactly these: `plot_stats()`, `color_dim()` ("colorful dimension
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional, Sequence
 
 import torch
@@ -17,6 +18,7 @@ from torch import nn
 
 from ..callback import Callback
 from ..distributed import unwrap_model
+from ..messages import MinifastWarning
 
 
 class ActivationStats(Callback):
@@ -24,11 +26,15 @@ class ActivationStats(Callback):
     their absolute values (`bins` over `hist_range`; values outside are not counted, as in
     `torch.histc`). Read them with `stacked('mean' | 'std' | 'hist')`, `dead_fraction()`, plots.
 
-    `modules=None`: fastai v2's choice, the leaf layers that have parameters (Linear, Conv,
-    BatchNorm). The course looks after the non-linearity: pass `[m for m in model.modules() if
-    isinstance(m, nn.ReLU)]`. Hooks live only during a fit (removed in after_fit, which runs even
-    when the fit fails); only the model's training forward pass is recorded (not validation, nor
-    another callback's forward); values stay tensors on the device until read: no GPU sync.
+    `modules=None`: fastai v2's choice, the layers that have parameters of their own (Linear,
+    Conv, BatchNorm, GRU, MultiheadAttention). The course looks after the non-linearity: pass
+    `[m for m in model.modules() if isinstance(m, nn.ReLU)]`. A layer that returns a tuple (a GRU's
+    `(output, h_n)`, attention's `(output, weights)`) is recorded by its first tensor. A layer
+    that never gave a tensor during training (attention's `out_proj`, whose weights its parent
+    uses directly) is left out after the fit, with an `ActivationStatsWarning` naming it.
+    Hooks live only during a fit (removed in after_fit, which runs even when the fit fails); only
+    the model's training forward pass is recorded (not validation, nor another callback's
+    forward); values stay tensors on the device until read: no GPU sync.
     """
 
     def __init__(self, modules: Optional[Sequence[nn.Module]] = None, every: int = 1,
@@ -38,23 +44,29 @@ class ActivationStats(Callback):
                              " every and bins must be >= 1 and hist_range (low, high) with low < high")
         self.modules, self.every, self.bins, self.hist_range = modules, every, bins, hist_range
         self.hooks, self.names, self.records = [], [], []
+        self.fitted = False
 
     def before_fit(self):
         model = unwrap_model(self.learn.model)
-        modules = self.modules if self.modules is not None else leaf_layers_with_params(model)
+        modules = self.modules if self.modules is not None else layers_with_params(model)
+        if not modules:
+            raise ValueError(f"ActivationStats: {type(model).__name__} has no layer with parameters"
+                             " to watch; pass the layers to record, e.g. ActivationStats(modules="
+                             "[m for m in model.modules() if isinstance(m, nn.ReLU)])")
         names = {id(m): name for name, m in model.named_modules()}
         self.names = [names.get(id(m), type(m).__name__) for m in modules]
         # Per layer, one entry per recorded batch: mean, std, histogram, number of activations.
         self.records = [{"mean": [], "std": [], "hist": [], "n": []} for _ in modules]
-        self.recording = False
-        self.after_fit()  # removes the hooks of an earlier fit that never reached after_fit
+        self.recording, self.fitted = False, True
+        self.remove_hooks()  # those of an earlier fit that never reached after_fit
         self.hooks = [m.register_forward_hook(self.hook_for(r)) for m, r in zip(modules, self.records)]
 
     def hook_for(self, record: dict):
         """A forward hook that appends this layer's statistics to `record` (one per layer)."""
         def hook(module, inputs, output):
-            if self.recording and isinstance(output, torch.Tensor):
-                acts = output.detach().float()
+            acts = first_tensor(output)
+            if self.recording and acts is not None:
+                acts = acts.detach().float()
                 record["mean"].append(acts.mean())
                 record["std"].append(acts.std())
                 record["hist"].append(torch.histc(acts.abs(), self.bins, *self.hist_range))
@@ -68,6 +80,15 @@ class ActivationStats(Callback):
         self.recording = False  # only the model's own forward pass of this batch
 
     def after_fit(self):
+        self.remove_hooks()
+        silent = [name for name, r in zip(self.names, self.records) if not r["n"]]
+        if silent and len(silent) < len(self.names):  # all silent: the readers explain
+            warnings.warn(f"ActivationStats: layer(s) {silent} gave no tensor output during "
+                          "training (never called, or not a tensor): left out", ActivationStatsWarning)
+            kept = [(n, r) for n, r in zip(self.names, self.records) if r["n"]]
+            self.names, self.records = [n for n, _ in kept], [r for _, r in kept]
+
+    def remove_hooks(self):
         self.recording = False
         for hook in self.hooks:
             hook.remove()
@@ -76,8 +97,12 @@ class ActivationStats(Callback):
     def stacked(self, key: str) -> torch.Tensor:
         """`key` ('mean', 'std', 'hist') for every layer, on the CPU: [layers, batches], or for
         'hist' [layers, bins, batches] (time along the x axis, as the course draws it)."""
-        if not self.records or not self.records[0][key]:
+        if not self.fitted:
             raise ValueError("ActivationStats has recorded nothing yet: add it to a fit first")
+        if not any(r["n"] for r in self.records):
+            raise ValueError(f"ActivationStats recorded nothing in its fit: its layers {self.names}"
+                             " gave no tensor output in a recorded training batch (were they "
+                             "called? did the fit reach a training batch?); pass other modules=")
         out = torch.stack([torch.stack(r[key]) for r in self.records]).cpu()
         return out.transpose(1, 2) if key == "hist" else out
 
@@ -99,9 +124,24 @@ class ActivationStats(Callback):
         return dead_chart(self.names, self.dead_fraction(), figsize)
 
 
-def leaf_layers_with_params(model: nn.Module) -> list[nn.Module]:
-    """Modules with no children and at least one parameter: Linear, Conv, BatchNorm..."""
-    return [m for m in model.modules() if not list(m.children()) and any(True for _ in m.parameters())]
+class ActivationStatsWarning(MinifastWarning):
+    """Some watched layers recorded nothing and were left out; the message names them."""
+
+
+def layers_with_params(model: nn.Module) -> list[nn.Module]:
+    """Modules with parameters of their own: Linear, Conv, BatchNorm, GRU, MultiheadAttention
+    (whose projection weights are its own, not a child's)..."""
+    return [m for m in model.modules() if any(True for _ in m.parameters(recurse=False))]
+
+
+def first_tensor(output) -> Optional[torch.Tensor]:
+    """`output` if it is a tensor, else the first tensor in a tuple or list (a GRU's sequence
+    output, attention's output), else None."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)):
+        return next((o for o in output if isinstance(o, torch.Tensor)), None)
+    return None
 
 
 # ---------------------------------------------------------------------- the course's plots
