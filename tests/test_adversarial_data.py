@@ -608,3 +608,39 @@ def test_the_aspect_ratio_limit_is_the_same_for_scan_and_training(tmp_path, size
     else:
         with pytest.raises(BadImageError, match=r"x\.png: .* is over MAX_ASPECT_RATIO"):
             open_image(path)
+
+
+# ---------------------------------------------------------------- malformed CIFAR-10 batches
+def _cifar_folder(tmp_path, data, labels) -> Path:
+    import pickle
+
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+    good = {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 2, 3]}
+    (folder / "data_batch_1").write_bytes(pickle.dumps({"data": data, "labels": labels}, protocol=2))
+    (folder / "test_batch").write_bytes(pickle.dumps(good, protocol=2))
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names}, protocol=2))
+    return folder
+
+
+@pytest.mark.parametrize("data, labels, why", [
+    (np.zeros((20, 3000), np.uint8), list(range(10)) * 2,
+     r"'data' is uint8 of shape \(20, 3000\); expected uint8 rows of 3072 bytes"),
+    (np.zeros((20, 3072), np.uint8), [0] * 19, r"19 label\(s\) for 20 image\(s\)"),
+    (np.zeros((2, 3072), np.uint8), [0, 10], r"1 label\(s\) outside 0-9, e.g. 10"),
+    (np.zeros((2, 3072), np.float32), [0, 1], r"'data' is float32"),
+])
+def test_a_malformed_cifar_batch_is_refused_naming_the_file_and_the_cause(tmp_path, data, labels, why):
+    from minifast.data.course_datasets import load_cifar10
+
+    folder = _cifar_folder(tmp_path, data, labels)
+    with pytest.raises(ValueError, match=rf"cifar/data_batch_1: not a valid CIFAR-10 batch: {why}"):
+        load_cifar10(folder)
+
+
+def test_a_well_formed_cifar_folder_loads(tmp_path):
+    from minifast.data.course_datasets import load_cifar10
+
+    x, y, xv, yv, classes = load_cifar10(_cifar_folder(tmp_path, np.zeros((3, 3072), np.uint8), [9, 0, 5]))
+    assert x.shape == (3, 32, 32, 3) and y.tolist() == [9, 0, 5] and len(classes) == 10
