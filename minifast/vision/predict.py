@@ -20,6 +20,7 @@ from PIL import Image
 
 from ..data import ImageClassifierData
 from ..data.images import check_image_size, open_image, to_rgb
+from ..messages import MinifastWarning
 from .head import TransferModel
 
 ImageLike = Union[str, Path, Image.Image]
@@ -49,7 +50,7 @@ def tta(learn, n_aug: int = 4, is_test: bool = False) -> tuple[np.ndarray, np.nd
     if n_aug > 0 and all(np.array_equal(p, passes[0]) for p in passes[1:]):
         warnings.warn("TTA: the augmented passes equal the plain one, so the training transforms "
                       "have no randomness; give tfms_from_model(..., aug_tfms=transforms_side_on)",
-                      stacklevel=3)
+                      MinifastWarning, stacklevel=3)
     return np.stack(passes), targets.numpy()
 
 
