@@ -8,8 +8,10 @@ that does not fit the model or the optimiser must be refused *before* anything c
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import re
 import socket
 import tempfile
@@ -50,10 +52,43 @@ def save_checkpoint(state: dict, path: Union[str, Path]) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        os_error = _os_error_in(e) if isinstance(e, Exception) else None
+        if os_error is None:
+            raise
+        raise OSError(os_error.errno, _write_failure(path, os_error)) from e
     return path
+
+
+def _os_error_in(e: BaseException) -> "OSError | None":
+    """The OSError behind `e`, if any: torch.save turns a failed write into its own
+    RuntimeError ("[enforce fail at inline_container.cc] unexpected pos"), naming neither the
+    file nor the cause, with the OSError only as its context."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _write_failure(path: Path, e: OSError) -> str:
+    """A message for a write that failed: the file, the cause, and that nothing was lost."""
+    kept = (f"{path} is unchanged (the old file is kept)" if path.exists() else
+            f"no file was written at {path}")
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 2**20:,.1f} MiB free"
+        except OSError:
+            free = "free space unknown"
+        cause = f"the disk holding {path.parent} is full ({free}; {e.strerror or e})"
+        fix = "Free some space, or give another folder (Learner(..., path='some/dir')), and save again"
+    else:
+        cause = f"{e.strerror or e}"
+        fix = "Check the folder and save again"
+    return f"could not write {path}: {cause}. Nothing was lost: {kept}. {fix}"
 
 
 def remove_stale_temps(folder: Path) -> list[Path]:

@@ -6,7 +6,8 @@ parameter moved but before its momentum buffer did): a model that is neither the
 the new one. So for the length of a fit this default callback installs a SIGINT handler that
 raises at once, as usual, *except* while it holds: from `before_step` to `after_step` it only
 records the signal, and the interrupt is delivered as soon as the step is whole.
-`hold_interrupts()` does the same for any block, e.g. the LR finder putting the weights back.
+`hold_interrupts()` does the same for any block: the LR finder putting the weights back, a
+DataLoader starting, resetting or stopping its workers (`data/loaders.py`).
 Installing the handler once per fit (not once per step) keeps the per-batch cost to two
 attribute writes; `signal.signal` is a system call. Idea: the "delayed KeyboardInterrupt" pattern.
 """

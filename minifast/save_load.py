@@ -2,7 +2,7 @@
 
 A checkpoint holds the model and optimiser state and, so that `fit(..., resume=name)` can go on
 where a run stopped (callbacks/resume.py): the epochs done, a description of the fit (epoch count
-and schedule), every random generator's state, and the state of each callback that has one
+and schedule), the lr of the last batch done (`lr_trace`), every random generator's state, and the state of each callback that has one
 (`state_dict()`: EarlyStopping's best value and patience, SaveModel's best value...).
 The file itself is written and read by checkpoint.py: atomically, checksummed, tensors only.
 """
@@ -64,6 +64,27 @@ def plain(value: Any) -> Any:
     return None  # functions and other objects: left out of the description
 
 
+def lr_trace(learn: "Learner") -> Optional[dict[str, Any]]:
+    """The lr of the last training batch of the epochs done, and whether the lr varied before it.
+
+    Read from the Recorder, which keeps the last fit's lrs after the fit; the fit's schedule
+    callback is gone by then, so `learn.save` after a stopped fit (Ctrl-C) cannot describe it.
+    A resume compares this lr with the new fit's at the same batch (callbacks/resume.py). None
+    when the Recorder does not hold that batch (no fit yet, or its record was replaced).
+    """
+    recorder, dl = learn.recorder, getattr(learn.data, "train_dl", None)
+    lrs = getattr(recorder, "lrs", None) if recorder is not None else None
+    if not lrs or dl is None or len(dl) == 0:
+        return None
+    n_iter, done = len(dl), epochs_done(learn)
+    last = (done - learn.start_epoch) * n_iter - 1  # its index in this fit's record
+    if not 0 <= last < len(lrs):
+        return None
+    seen = lrs[:last + 1]
+    return {"step": done * n_iter - 1, "n_iter": n_iter, "lrs": [float(v) for v in lrs[last]],
+            "varied": any(v != seen[0] for v in seen)}
+
+
 def stateful_callbacks(learn: "Learner") -> dict[str, Any]:
     """`{key: cb}` for every callback with `state_dict`/`load_state_dict` methods, in order. The key
     is the class name, with `_1`, `_2`... for a second, third instance of the same class."""
@@ -79,7 +100,7 @@ def training_state(learn: "Learner") -> dict[str, Any]:
     """The entries `learn.save` adds for a resume: epochs done, the fit's plan, RNG and callback
     states. `n_epoch` is kept for checkpoints read by older code."""
     return {"epoch": epochs_done(learn), "n_epoch": learn.n_epoch, "fit": fit_description(learn),
-            "rng": get_rng_states(named_dls(learn)),
+            "lr_trace": lr_trace(learn), "rng": get_rng_states(named_dls(learn)),
             "cbs": {key: cb.state_dict() for key, cb in stateful_callbacks(learn).items()}}
 
 

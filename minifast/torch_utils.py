@@ -23,7 +23,7 @@ def to_device(batch: Any, device: torch.device) -> Any:
     """Move a tensor, or the tensors inside a tuple/list/dict, to `device`."""
     if isinstance(batch, torch.Tensor):
         if batch.device == device:  # already there (CPU training): skip .to() and is_pinned(),
-            return batch            # which cost microseconds on every batch
+            return batch            # which would run on every batch (docs/benchmarks.md)
         # non_blocking only helps (and is only safe) when the source is pinned CPU memory
         return batch.to(device, non_blocking=batch.is_pinned())
     if isinstance(batch, (list, tuple)):
@@ -50,4 +50,4 @@ def batch_size(yb) -> int:
     """How many samples a batch holds, read from its targets (the first, if there are several)."""
     if isinstance(yb, (list, tuple)):
         yb = yb[0]
-    return yb.shape[0] if isinstance(yb, torch.Tensor) else len(yb)  # .shape: 3x faster than len
+    return yb.shape[0] if isinstance(yb, torch.Tensor) else len(yb)  # .shape: cheaper than len

@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from minifast import ActivationStats, Callback, DataBunch, Learner
+from minifast.callbacks.activation_stats import ActivationStatsWarning
 
 
 def tiny_model() -> nn.Sequential:
@@ -112,3 +113,56 @@ def test_the_three_plots_draw_one_panel_per_layer():
     for fig in (stats.color_dim(), stats.dead_chart()):
         assert sum(ax.get_visible() for ax in fig.axes) == 3  # a 2x2 grid, one panel hidden
     plt.close("all")
+
+
+# ---------------------------------------------------------------- layers that return tuples
+class GRUNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru, self.head = nn.GRU(2, 4, batch_first=True), nn.Linear(4, 1)
+
+    def forward(self, x):
+        out, _ = self.gru(x[:, None, :])  # a GRU returns (output, h_n)
+        return self.head(out[:, -1])
+
+
+class AttentionNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn, self.head = nn.MultiheadAttention(2, 1, batch_first=True), nn.Linear(2, 1)
+
+    def forward(self, x):
+        q = x[:, None, :]
+        out, _ = self.attn(q, q, q)  # attention returns (output, weights)
+        return self.head(out[:, 0])
+
+
+def test_a_gru_is_recorded_by_its_output_sequence():
+    model, stats = GRUNet(), ActivationStats()
+    fit(model, stats, n_epoch=2)
+    assert stats.names == ["gru", "head"]
+    out, _ = model.gru(X[:, None, :])
+    torch.testing.assert_close(stats.stacked("mean")[0], out.mean().detach().repeat(2))
+
+
+def test_attention_is_recorded_and_its_unused_projection_left_out_by_name():
+    """MultiheadAttention's weights are its own (in_proj_weight); its out_proj child is never
+    called as a module, so it records nothing: left out with a warning naming it."""
+    stats = ActivationStats()
+    with pytest.warns(ActivationStatsWarning, match=r"\[.attn.out_proj.\] gave no tensor output"):
+        fit(AttentionNet(), stats, n_epoch=2)
+    assert stats.names == ["attn", "head"] and stats.stacked("std").shape == (2, 2)
+
+
+def test_nothing_to_hook_is_refused_when_the_fit_starts():
+    with pytest.raises(ValueError, match="no layer with parameters to watch; pass the layers"):
+        fit(tiny_model(), ActivationStats(modules=[]), n_epoch=1)
+
+
+def test_layers_that_never_ran_are_explained_not_blamed_on_the_fit():
+    model = tiny_model()
+    unused = nn.Linear(2, 2)  # watched, but not part of the model's forward
+    stats = ActivationStats(modules=[unused])
+    fit(model, stats, n_epoch=1)
+    with pytest.raises(ValueError, match=r"recorded nothing in its fit: its layers \['Linear'\]"):
+        stats.stacked("mean")

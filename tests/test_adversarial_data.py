@@ -580,3 +580,66 @@ def test_a_malformed_manifest_line_is_named(tmp_path):
     (tmp_path / "MANIFEST.sha256").write_text(f"{file_hash(tmp_path / 'a.txt')}  a.txt\n\nGARBAGE\n")
     with pytest.raises(ValueError, match=r"MANIFEST.sha256 line 3: expected '<sha256>  <file>'"):
         verify_dataset(tmp_path)
+
+
+# ---------------------------------------------------------------- extreme aspect ratios
+def test_a_long_thin_png_is_refused_by_the_scan_naming_the_file(tmp_path):
+    """A few hundred bytes, 100,000 pixels (under the bomb limit), but 224 x 22,400,000 once its
+    shorter side is scaled for training: refused by name before training starts."""
+    make_class_folders(tmp_path, {"a": 4, "b": 4})
+    Image.new("RGB", (100_000, 1)).save(tmp_path / "a" / "line.png")
+    assert (tmp_path / "a" / "line.png").stat().st_size < 1000
+    with pytest.raises(BadImageError, match=r"line\.png: 100000 x 1 pixels: aspect ratio "
+                                            r"100000:1 is over MAX_ASPECT_RATIO") as err:
+        ImageClassifierData.from_folder(tmp_path, bs=4, tfms=TFMS, valid_pct=0.25,
+                                        num_workers=0, on_bad="raise")
+    assert [p.name for p in err.value.paths] == ["line.png"]
+
+
+@pytest.mark.parametrize("size, ok", [((50, 1), True), ((1, 50), True), ((51, 1), False),
+                                      ((1, 2000), False)])
+def test_the_aspect_ratio_limit_is_the_same_for_scan_and_training(tmp_path, size, ok):
+    path = tmp_path / "x.png"
+    Image.new("RGB", size).save(path)
+    assert (check_image(path) is None) == ok
+    if ok:
+        assert open_image(path).size == size
+    else:
+        with pytest.raises(BadImageError, match=r"x\.png: .* is over MAX_ASPECT_RATIO"):
+            open_image(path)
+
+
+# ---------------------------------------------------------------- malformed CIFAR-10 batches
+def _cifar_folder(tmp_path, data, labels) -> Path:
+    import pickle
+
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+    good = {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 2, 3]}
+    (folder / "data_batch_1").write_bytes(pickle.dumps({"data": data, "labels": labels}, protocol=2))
+    (folder / "test_batch").write_bytes(pickle.dumps(good, protocol=2))
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names}, protocol=2))
+    return folder
+
+
+@pytest.mark.parametrize("data, labels, why", [
+    (np.zeros((20, 3000), np.uint8), list(range(10)) * 2,
+     r"'data' is uint8 of shape \(20, 3000\); expected uint8 rows of 3072 bytes"),
+    (np.zeros((20, 3072), np.uint8), [0] * 19, r"19 label\(s\) for 20 image\(s\)"),
+    (np.zeros((2, 3072), np.uint8), [0, 10], r"1 label\(s\) outside 0-9, e.g. 10"),
+    (np.zeros((2, 3072), np.float32), [0, 1], r"'data' is float32"),
+])
+def test_a_malformed_cifar_batch_is_refused_naming_the_file_and_the_cause(tmp_path, data, labels, why):
+    from minifast.data.course_datasets import load_cifar10
+
+    folder = _cifar_folder(tmp_path, data, labels)
+    with pytest.raises(ValueError, match=rf"cifar/data_batch_1: not a valid CIFAR-10 batch: {why}"):
+        load_cifar10(folder)
+
+
+def test_a_well_formed_cifar_folder_loads(tmp_path):
+    from minifast.data.course_datasets import load_cifar10
+
+    x, y, xv, yv, classes = load_cifar10(_cifar_folder(tmp_path, np.zeros((3, 3072), np.uint8), [9, 0, 5]))
+    assert x.shape == (3, 32, 32, 3) and y.tolist() == [9, 0, 5] and len(classes) == 10

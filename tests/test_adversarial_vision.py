@@ -359,3 +359,15 @@ def test_a_seeded_script_trains_the_same_whether_or_not_a_cache_existed(tmp_path
     assert (tmp_path / "tmp" / "precompute").is_dir()
     again = seeded_run(tmp_path)  # reads them
     assert again == first
+
+
+def test_predict_image_refuses_a_long_thin_image_by_name(image_learner, tmp_path):
+    """200,000 x 1 pixels: scaled to the model's size it would take gigabytes."""
+    from PIL import Image
+
+    line = tmp_path / "line.png"
+    Image.new("RGB", (200_000, 1)).save(line)
+    with pytest.raises(BadImageError, match=r"line\.png: cannot read this image \(200000 x 1 pixels: aspect"):
+        image_learner.predict_image(line)
+    with pytest.raises(ValueError, match="aspect ratio 200000:1 is over MAX_ASPECT_RATIO"):
+        image_learner.predict_image(Image.new("RGB", (200_000, 1)))

@@ -1,5 +1,6 @@
 """Checkpoint safety: a save that dies midway keeps the previous file; foreign objects are refused;
 what learn.save writes (training state, RNG states) loads with weights_only=True."""
+import errno
 import functools
 import os
 import signal
@@ -261,3 +262,36 @@ def test_saving_into_a_read_only_folder_says_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(OSError, match=r"cannot write .*m\.pth .*Permission denied.*path='some/dir'"):
         save_checkpoint({"model": {}}, tmp_path / "data" / "models" / "m.pth")
     assert not (tmp_path / "data").exists()
+
+
+# ---------------------------------------------------------------- a full disk
+@pytest.mark.parametrize("existing", [True, False])
+def test_a_full_disk_during_save_names_the_file_and_the_cause(tmp_path, monkeypatch, existing):
+    """torch.save turns the failed write into '[enforce fail at inline_container.cc] unexpected
+    pos', naming neither; the error says which file, that the disk is full, and nothing is lost."""
+    from tests.full_disk import full_disk
+
+    learn = synth_learner(path=tmp_path)
+    if existing:
+        learn.save("model")
+    before = (tmp_path / "models" / "model.pth").read_bytes() if existing else None
+    full_disk(monkeypatch)
+    kept = "is unchanged" if existing else "no file was written"
+    with pytest.raises(OSError, match=rf"could not write .*model\.pth: the disk holding .* is "
+                                      rf"full .*Nothing was lost: .*{kept}") as err:
+        learn.save("model")
+    assert err.value.errno == errno.ENOSPC
+    assert [p.name for p in (tmp_path / "models").iterdir()] == (["model.pth"] if existing else [])
+    if existing:
+        assert (tmp_path / "models" / "model.pth").read_bytes() == before
+
+
+def test_a_full_disk_during_save_model_names_the_file(tmp_path, monkeypatch):
+    from minifast import SaveModel
+    from tests.full_disk import full_disk
+
+    learn = synth_learner(path=tmp_path)
+    full_disk(monkeypatch)
+    with learn.silent(), pytest.raises(OSError, match=r"could not write .*best\.pth: the disk"):
+        learn.fit(0.1, 1, cbs=[SaveModel(name="best")])
+    assert list((tmp_path / "models").iterdir()) == []  # no temp file left behind

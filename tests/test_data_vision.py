@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -295,3 +296,17 @@ def test_worker_processes_give_the_same_batches(tmp_path):
     for (xa, ya), (xb, yb) in zip(with_workers.valid_dl, without.valid_dl):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     assert sum(len(x) for x, _ in with_workers.train_dl) == 4
+
+
+def test_an_edit_that_keeps_the_size_and_restores_the_mtime_changes_the_fingerprint(tmp_path):
+    """Same size, mtime set back (os.utime, `cp -p`, sync tools): the change time still moved."""
+    make_class_folders(tmp_path, {"a": 3, "b": 3})
+    data = ImageClassifierData.from_folder(tmp_path, tfms=TFMS, valid_pct=0.34, on_bad="off")
+    f = data.trn_ds.fnames[0]
+    fp, st, content = data.trn_ds.fingerprint(), f.stat(), bytearray(f.read_bytes())
+    time.sleep(0.01)  # so that the change time can differ at any file system's resolution
+    content[-1] ^= 0xFF
+    f.write_bytes(bytes(content))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (f.stat().st_size, f.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert data.trn_ds.fingerprint() != fp

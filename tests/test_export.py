@@ -160,3 +160,16 @@ def test_onnx_export_matches_the_learner(learn, tmp_path):
         assert torch.allclose(logits, inf.model(x), atol=1e-4, rtol=0)
     expected, _ = learn.get_preds()
     assert logits.shape == (3, 3) and torch.allclose(logits.softmax(1), expected, atol=1e-4, rtol=0)
+
+
+def test_export_to_a_full_disk_names_the_file_and_keeps_the_old_one(learn, tmp_path, monkeypatch):
+    from tests.full_disk import full_disk
+
+    path = tmp_path / "model.mfx"
+    learn.export(path)
+    before = path.read_bytes()
+    full_disk(monkeypatch, room=4096)
+    with pytest.raises(OSError, match=r"could not write .*model\.mfx: the disk holding .* is full"
+                                      r".*Nothing was lost: .*is unchanged"):
+        learn.export(path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.mfx"]

@@ -4,7 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from minifast import Callback, CancelBatchException, GradientClipping, Learner, MixedPrecision
+from minifast import (Callback, CancelBatchException, CancelStepException, GradientClipping, Learner,
+                      MixedPrecision, TerminateOnNaN)
+from minifast.callbacks.nan import NonFiniteWarning
+from minifast.callbacks.precision import precision_plan
 from tests.conftest import synth_data
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -119,6 +122,68 @@ def test_fp16_overflow_skips_the_step_and_lowers_the_scale(device):
     assert inf.scale_after == inf.scale / 2
     assert all(torch.isfinite(p).all() for p in learn.model.parameters())
     assert len(learn.recorder.losses) == len(learn.data.train_dl)  # training went on
+
+
+class NaNGradEveryBatch(Callback):
+    """A term whose value is 0 but whose gradient is NaN (sqrt of a negative number in the branch
+    `torch.where` does not take), in every training batch: the loss stays finite."""
+
+    order = 5  # after_loss, before MixedPrecision scales the loss in before_backward
+
+    def __init__(self):
+        self.steps = 0
+
+    def after_loss(self):
+        if self.learn.training:
+            q = -self.learn.pred.abs() - 1
+            self.learn.loss = self.learn.loss + torch.where(q >= 0, torch.sqrt(q), 0 * q).sum()
+
+    def after_step(self):
+        self.steps += 1  # after_step runs even when a callback cancelled the step
+
+
+def test_fp16_with_a_nan_gradient_in_every_batch_stops_with_a_message():
+    """Not an overflow: the scale halves from 2**16 to 1 (batches 0-15 skipped), then the fit
+    stops at batch 16 (epoch 1, batch 0: 16 batches an epoch) before any step, and says so."""
+    learn, trap = mlp_learner(), NaNGradEveryBatch()
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    mp, guard = MixedPrecision(dtype=torch.float16), TerminateOnNaN(check_grads=True)
+    with learn.silent(), pytest.warns(NonFiniteWarning, match="MixedPrecision: a gradient is NaN "
+                                      "or inf at loss scale 1 .* at epoch 1, batch 0"):
+        learn.fit(1e-2, 24, cbs=[mp, guard, trap])
+    assert len(learn.recorder.values) == 1 and trap.steps == 16  # 16 skipped steps, then stop
+    assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))
+    assert mp.message is not None and "epoch 1, batch 0" in mp.message
+
+
+def test_an_overflow_cancels_only_the_step():
+    """On an overflow MixedPrecision raises CancelStepException: the loop's zero_grad still runs."""
+    learn = mlp_learner()
+    mp = MixedPrecision(dtype=torch.float16)
+    mp.learn = learn
+    learn.create_opt()
+    mp.before_fit()
+    mp.scaler.scale(learn.model(torch.ones(2, 1)).sum()).backward()
+    next(learn.model.parameters()).grad[0] = float("inf")
+    with pytest.raises(CancelStepException):
+        mp.before_step()
+
+
+@pytest.mark.parametrize("device, dtype, plan", [
+    ("cpu", None, (torch.bfloat16, False)), ("cuda", None, (torch.float16, True)),
+    ("mps", None, (torch.float16, True)), ("mps", torch.bfloat16, (torch.bfloat16, False)),
+    ("cpu", torch.float16, (torch.float16, True))])
+def test_precision_plan_per_device(device, dtype, plan):
+    """The decision, tested on any machine (MPS itself is not run here)."""
+    assert precision_plan(device, dtype) == plan
+
+
+def test_precision_plan_refuses_other_devices_clearly(monkeypatch):
+    with pytest.raises(ValueError, match="supports the devices .*'mps'.* not 'xla'"):
+        precision_plan("xla")
+    monkeypatch.setattr(torch.amp, "is_autocast_available", lambda device_type: False)
+    with pytest.raises(ValueError, match="no autocast for that device; update torch"):
+        precision_plan("mps")
 
 
 def test_bad_dtype_is_refused():

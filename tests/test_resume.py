@@ -329,3 +329,36 @@ def test_resume_with_dataloader_workers_is_exact(tmp_path):
     assert resumed.recorder.metric("valid_loss") == full.recorder.metric("valid_loss")[1:]
     for p, q in zip(resumed.model.parameters(), full.model.parameters()):
         assert torch.equal(p, q)
+
+
+# ---------------------------------------------------------------------- save after a stopped fit
+@pytest.mark.parametrize("other", [
+    lambda learn: learn.fit(0.05, 1, cycle_len=4, resume="stopped"),  # SGDR, same 4 epochs
+    lambda learn: learn.fit(0.05, 4, resume="stopped"),  # constant lr, same 4 epochs
+    lambda learn: learn.fit_one_cycle(4, 0.05, pct_start=0.5, resume="stopped"),
+])
+def test_learn_save_after_a_ctrl_c_refuses_another_schedule(tmp_path, other):
+    """The schedule callback is gone once the fit stops, so the file cannot name it; the lr of the
+    last batch done, kept by the Recorder, still tells a one-cycle run from another plan."""
+    learn = own_generator_learner(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        fit(learn, "one_cycle", 4, cbs=[CrashAt()])  # Ctrl-C in epoch 2: 2 epochs done
+    learn.save("stopped")
+    fresh = own_generator_learner(tmp_path)
+    with fresh.silent(), pytest.raises(ValueError, match=r"stopped.pth: the saved run's lr at its "
+                                                        r"last batch done .* the lr jump"):
+        other(fresh)
+
+
+def test_learn_save_after_a_ctrl_c_resumes_the_same_schedule(tmp_path):
+    """Accepted, and the lr goes on along the one-cycle curve from epoch 2. (The weights are
+    those at the Ctrl-C, one step into epoch 2: learn.save keeps what the model is.)"""
+    full = own_generator_learner(tmp_path / "full")
+    fit(full, "one_cycle", 4)
+    learn = own_generator_learner(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        fit(learn, "one_cycle", 4, cbs=[CrashAt()])
+    learn.save("stopped")
+    resumed = own_generator_learner(tmp_path)
+    fit(resumed, "one_cycle", 4, resume="stopped")
+    assert resumed.recorder.lrs == full.recorder.lrs[8:]

@@ -14,8 +14,12 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from ..callback import Callback
+from ..messages import MinifastWarning
 from ..save_load import fit_description, load_states, named_dls, read_and_check, stateful_callbacks
+from ..schedule import ParamScheduler
 from ..seed import set_rng_states
 
 
@@ -48,7 +52,7 @@ class Resume(Callback):
         unknown = sorted(set(self.pending) - set(stateful_callbacks(learn)))
         if unknown:
             warnings.warn(f"{path} holds the state of {unknown}, which this fit does not have: "
-                          "that state is not used")
+                          "that state is not used", MinifastWarning)
         learn.start_epoch = int(saved["epoch"])
 
     def before_epoch(self):
@@ -75,7 +79,13 @@ def check_resumable(saved: dict, path: Path, learn) -> None:
         raise ValueError(f"checkpoint {path.stem!r} has {start} epoch(s) done, so a fit of "
                          f"{n_epoch} epoch(s) has nothing left to do: ask for more than {start} "
                          "epochs")
-    old, new = saved.get("fit"), fit_description(learn)
+    check_same_plan(saved.get("fit"), fit_description(learn), path)
+    check_lr_continues(saved.get("lr_trace"), path, learn)
+
+
+def check_same_plan(old, new: dict, path: Path) -> None:
+    """Refuse another schedule or epoch count than the saved fit's description (written when
+    the schedule was there to describe: by SaveModel during the fit)."""
     if old is None or (old["schedule"] is None and new["schedule"] is None):
         return  # constant lr (or an old file): the epoch count does not change the lr
     if old["schedule"] is not None and old["schedule"] != new["schedule"]:
@@ -86,3 +96,27 @@ def check_resumable(saved: dict, path: Path, learn) -> None:
         raise ValueError(f"{path} was saved by a fit of {old['n_epoch']} epochs, this fit has "
                          f"{new['n_epoch']}: the schedule would be another curve and the lr would "
                          f"jump. Resume with n_epoch={old['n_epoch']}")
+
+
+def check_lr_continues(trace, path: Path, learn) -> None:
+    """Refuse a fit whose plan gives another lr than the saved run had at its last batch done,
+    when the saved run's lr varied (a schedule). This is what catches a checkpoint written by
+    `learn.save` after a stopped fit, whose description no longer names the schedule. A saved
+    constant lr may be changed on purpose: that is allowed."""
+    if not trace or not trace["varied"] or trace["n_iter"] != len(learn.data.train_dl):
+        return
+    step, n_groups = trace["step"], len(learn.opt.param_groups)
+    sched = next((cb for cb in learn.cbs if isinstance(cb, ParamScheduler)), None)
+    if sched is not None:
+        lrs = sched.hypers_at(step, trace["n_iter"], learn.n_epoch, n_groups)["lr"]
+    else:
+        lrs = [g["lr"] for g in learn.opt.param_groups]
+    if len(lrs) != len(trace["lrs"]) or not np.allclose(lrs, trace["lrs"], rtol=1e-6, atol=0):
+        raise ValueError(f"{path}: the saved run's lr at its last batch done (batch {step} of the "
+                         f"fit) was {_fmt(trace['lrs'])}, a scheduled lr; this fit gives "
+                         f"{_fmt(lrs)} there, so resuming would make the lr jump. Resume with the "
+                         "same call (same schedule, epochs and lrs) as the saved run")
+
+
+def _fmt(lrs) -> str:
+    return ", ".join(f"{float(v):.4g}" for v in lrs)

@@ -182,10 +182,40 @@ def read_cifar_pickle(path: Path) -> dict:
                          "delete it to download it again") from e
 
 
+CIFAR_ROW = 3 * 32 * 32  # one image: 1024 red, then 1024 green, then 1024 blue bytes
+N_CIFAR_CLASSES = 10
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One batch's images [N, 32, 32, 3] and labels [N], each checked against the format:
+    a damaged file must be named, not fail later in a reshape or train on shifted labels."""
     d = read_cifar_pickle(path)
+    problem = _cifar_batch_problem(d)
+    if problem:
+        raise ValueError(f"{path}: not a valid CIFAR-10 batch: {problem}; delete it to download "
+                         "it again")
     x = np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(x), np.asarray(d["labels"], dtype=np.int64)
+
+
+def _cifar_batch_problem(d) -> Optional[str]:
+    """What is wrong with an unpickled batch, or None: data must be [N, 3072] uint8 and labels
+    N integers in 0-9."""
+    if not isinstance(d, dict) or "data" not in d or "labels" not in d:
+        keys = sorted(map(str, d)) if isinstance(d, dict) else type(d).__name__
+        return f"expected a dict with 'data' and 'labels', found {keys}"
+    data, labels = np.asarray(d["data"]), np.asarray(d["labels"])
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != CIFAR_ROW:
+        return (f"'data' is {data.dtype} of shape {data.shape}; expected uint8 rows of "
+                f"{CIFAR_ROW} bytes (3 x 32 x 32)")
+    if labels.ndim != 1 or len(labels) != len(data):
+        return f"{labels.size} label(s) for {len(data)} image(s)"
+    if labels.dtype.kind not in "iu":
+        return f"labels must be integers 0-{N_CIFAR_CLASSES - 1}, found {labels.dtype}"
+    outside = labels[(labels < 0) | (labels >= N_CIFAR_CLASSES)]
+    if outside.size:
+        return f"{outside.size} label(s) outside 0-{N_CIFAR_CLASSES - 1}, e.g. {outside[0]}"
+    return None
 
 
 def load_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -199,7 +229,13 @@ def load_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     if not batches or not test:
         raise FileNotFoundError(f"{path}: expected CIFAR-10 data_batch_* and test_batch files")
     x_val, y_val = _read_cifar_batch(test[0])
-    classes = read_cifar_pickle(_cifar_files(path, "batches.meta")[0])["label_names"]
+    metas = _cifar_files(path, "batches.meta")
+    meta = read_cifar_pickle(metas[0]) if metas else {}
+    classes = meta.get("label_names") if isinstance(meta, dict) else None
+    if not isinstance(classes, list) or len(classes) != N_CIFAR_CLASSES:
+        where = metas[0] if metas else path / "batches.meta"
+        raise ValueError(f"{where}: expected the {N_CIFAR_CLASSES} CIFAR-10 class names under "
+                         "'label_names'; delete the folder to download it again")
     return (np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]),
             x_val, y_val, list(classes))
 

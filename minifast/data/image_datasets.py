@@ -44,14 +44,19 @@ class FilesDataset(Dataset):
         return FilesDataset(self.fnames, self.y, tfms)
 
     def fingerprint(self) -> str:
-        """A sha256 of every file's path, size and modification time, and the labels.
+        """A sha256 of every file's path, size, modification and change times, and the labels.
 
-        Cheap (no file is read) and changes whenever a file is added, removed, renamed or rewritten.
+        Cheap: one `stat` per file, no file is read. It changes whenever a file is added,
+        removed, renamed or rewritten. The change time (ctime) is there because the modification
+        time can be set back (`os.utime`, `touch -d`, `cp -p`, some sync tools): an edit that
+        keeps the size and restores the mtime would otherwise look unchanged. The kernel sets
+        ctime on every write and every `utime`, and nothing can set it back. The price is a
+        cache rebuilt without need after a `chmod`, or after copying the folder elsewhere.
         """
         h = hashlib.sha256()
         for f in self.fnames:
             st = f.stat()
-            h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}\n".encode())
         h.update(self.y.tobytes())
         return h.hexdigest()
 

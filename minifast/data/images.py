@@ -21,6 +21,11 @@ PathLike = Union[str, Path]
 # Every extension Pillow can open (".jpg", ".png", ".gif", ".webp", ...): what folders are scanned for.
 IMAGE_EXTS = frozenset(ext.lower() for ext in Image.registered_extensions())
 ON_BAD = ("warn", "raise", "off")
+# Training and prediction scale an image's *shorter* side to the model's size: a 100000 x 1 PNG
+# (a few hundred bytes) would become 224 x 22,400,000 pixels, gigabytes, and end in a MemoryError
+# naming no file. Pillow's decompression-bomb limit counts decoded pixels only (100,000 here), so
+# the aspect ratio is bounded too. Raise it if your images really are this long (line scans).
+MAX_ASPECT_RATIO = 50
 
 
 class BadImageWarning(MinifastWarning):
@@ -39,6 +44,10 @@ class BadImageError(ValueError):
     def __init__(self, message: str, paths: Sequence[Path] = ()):
         super().__init__(message)
         self.paths = list(paths)
+
+
+class ImageSizeError(ValueError):
+    """An image whose size training cannot handle (see `check_image_size`)."""
 
 
 def is_image_file(path: Path) -> bool:
@@ -115,10 +124,27 @@ def decode_image(path: PathLike, draft: bool = False) -> Image.Image:
     if os.path.getsize(path) == 0:
         raise ValueError("empty file (0 bytes)")
     with Image.open(path) as img:  # over 2 x Image.MAX_IMAGE_PIXELS: DecompressionBombError
+        check_image_size(img.size)  # read from the header: refused before any pixel is decoded
         if draft:
             img.draft("RGB", (img.width // 8 or 1, img.height // 8 or 1))
         img.load()
         return to_rgb(upright(img, path))
+
+
+def check_image_size(size: tuple[int, int]) -> None:
+    """Refuse an image whose shorter side, scaled to the training size, makes the longer side
+    huge: `ImageSizeError` with the size and the limit (callers add the file name)."""
+    width, height = size
+    if min(width, height) < 1:
+        raise ImageSizeError(f"{width} x {height} pixels: an image needs at least 1 pixel each way")
+    ratio = max(width, height) / min(width, height)
+    if ratio > MAX_ASPECT_RATIO:
+        raise ImageSizeError(
+            f"{width} x {height} pixels: aspect ratio {ratio:.0f}:1 is over MAX_ASPECT_RATIO "
+            f"({MAX_ASPECT_RATIO}:1). Training scales the shorter side to the model's size, so "
+            f"the longer side would be {ratio:,.0f} times that ({round(224 * ratio):,} pixels "
+            "at 224). Crop it, or raise "
+            "minifast.data.images.MAX_ASPECT_RATIO if such images are meant to be there")
 
 
 def open_image(path: PathLike) -> Image.Image:
@@ -139,7 +165,8 @@ def open_image(path: PathLike) -> Image.Image:
 def _reason(e: Exception) -> str:
     if isinstance(e, Image.DecompressionBombError):
         return f"{type(e).__name__}: {e} Raise PIL.Image.MAX_IMAGE_PIXELS if you trust this file"
-    return str(e) if str(e).startswith("empty file") else f"{type(e).__name__}: {e}"
+    plain = isinstance(e, ImageSizeError) or str(e).startswith("empty file")
+    return str(e) if plain else f"{type(e).__name__}: {e}"
 
 
 def check_image(path: PathLike) -> Optional[str]:

@@ -2,13 +2,12 @@
 
 JPEG decoding and augmentation run on the CPU, once per image per epoch; worker processes do it
 while the main process trains. Workers also run torch with one thread each: in the main process
-the tiny per-image tensor ops (to float, normalise) are split over all cores, and on a busy
-2-core machine that made one Pokémon epoch (934 images, sz=128) take 74-102 s with no workers
-against 11-18 s with two (docs/data.md). Starting workers costs about a quarter of a second, so
-tiny data sets (and tests) use none. Pinned memory only helps copies to a CUDA device: used only
-there.
+the tiny per-image tensor ops (to float, normalise) are split over all cores, which is much
+slower on a busy machine (docs/data.md has the measurements). Starting workers takes a moment,
+so tiny data sets (and tests) use none. Pinned memory only helps copies to a CUDA device: used
+only there.
 
-Two faults this file prevents (docs/fault_tolerance.md):
+Three faults this file prevents (docs/fault_tolerance.md):
 - Ctrl-C in a terminal and "Interrupt kernel" in Jupyter send SIGINT to the whole process group.
   A DataLoader worker that receives it exits, and a persistent worker never comes back: every
   later fit and get_preds failed with "DataLoader worker exited unexpectedly". Workers here
@@ -17,15 +16,23 @@ Two faults this file prevents (docs/fault_tolerance.md):
   then carries them from epoch to epoch, state a checkpoint cannot hold, so a resumed run drew
   other augmentations. A shuffled (training) loader therefore starts fresh workers each epoch,
   seeded from the loader's generator at that moment — state the checkpoint holds.
+- Starting, resetting and stopping workers are not safe to cut short. A Ctrl-C that landed while
+  persistent workers were being reset left their acknowledgements in the queue, and every later
+  pass raised `KeyError: _ResumeIteration`; one that landed while workers were starting left
+  them running for ever; one that landed in a fork hook or in the iterator's clean-up (where
+  Python only prints exceptions) was lost. `SafeDataLoader` holds Ctrl-C during those three
+  moments and delivers it as soon as they are whole.
 """
 from __future__ import annotations
 
 import os
 import signal
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+from ..interrupt import hold_interrupts
 
 MIN_ITEMS_FOR_WORKERS = 256  # below this, worker start-up costs more than it saves
 
@@ -55,6 +62,40 @@ class WorkerInit:
             self.then(worker_id)
 
 
+class SafeDataLoader(DataLoader):
+    """A DataLoader whose workers are started, reset and stopped whole, even under Ctrl-C.
+
+    With workers, iterating runs three steps that must not be cut: starting the workers (fork,
+    and Python's fork hooks), resetting persistent ones for the next pass (a message to each and
+    an acknowledgement back), and stopping fresh ones after the last batch. Each runs under
+    `hold_interrupts()`: a Ctrl-C meanwhile is delivered as soon as the step is done. The wait
+    for each batch is not held, so Ctrl-C still stops a stuck loader at once. Without workers
+    this is the plain DataLoader.
+    """
+
+    def __iter__(self) -> Iterator:
+        if self.num_workers == 0:
+            return super().__iter__()
+        return self._held_iter()
+
+    def _held_iter(self) -> Iterator:
+        batches = None
+        try:
+            with hold_interrupts():  # start (fork) or reset the workers
+                batches = super().__iter__()
+            if isinstance(self.dataset, IterableDataset):  # its end is found only by asking
+                yield from batches
+            else:  # not asking past the last batch: that is where fresh workers would stop
+                for _ in range(len(self)):
+                    yield next(batches)
+        finally:
+            # Fresh workers stop when their iterator goes: drop it here, held, and not in a
+            # garbage collection where a Ctrl-C would be printed and lost (or an interrupted
+            # stop left workers running). Persistent ones stay, kept by the loader.
+            with hold_interrupts():
+                batches = None
+
+
 def make_loader(ds: Dataset, bs: int, shuffle: bool = False, num_workers: Optional[int] = None,
                 drop_last: bool = False, persistent: bool = True,
                 worker_init_fn: Optional[Callable[[int], None]] = None) -> DataLoader:
@@ -62,8 +103,8 @@ def make_loader(ds: Dataset, bs: int, shuffle: bool = False, num_workers: Option
 
     `num_workers=None` picks `default_num_workers(len(ds))`. Workers persist between epochs
     unless `persistent=False` (a loader used once: precompute, TTA) or `shuffle=True` (training:
-    fresh workers each epoch make a resumed run draw the same augmentations, for ~0.25 s per
-    epoch). Workers ignore SIGINT; `worker_init_fn` runs after that, in each worker.
+    fresh workers each epoch make a resumed run draw the same augmentations). Workers ignore
+    SIGINT; `worker_init_fn` runs after that, in each worker. The loader is a `SafeDataLoader`.
     """
     if not isinstance(bs, int) or bs < 1:
         raise ValueError(f"bs={bs!r}: the batch size must be a positive int")
@@ -73,7 +114,7 @@ def make_loader(ds: Dataset, bs: int, shuffle: bool = False, num_workers: Option
     # generator that draw would land at another point of its stream in a resumed run (its first
     # validation comes later) and shift every later shuffle: they get their own generator.
     init = WorkerInit(worker_init_fn) if n_workers > 0 else worker_init_fn
-    return DataLoader(ds, batch_size=bs, shuffle=shuffle, num_workers=n_workers,
+    return SafeDataLoader(ds, batch_size=bs, shuffle=shuffle, num_workers=n_workers,
                       pin_memory=torch.cuda.is_available(), drop_last=drop_last,
                       persistent_workers=keep, worker_init_fn=init,
                       generator=torch.Generator().manual_seed(0) if keep else None)

@@ -10,9 +10,9 @@ from typing import Optional
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from .loaders import default_num_workers
+from .loaders import make_loader
 
 
 class _PixelSums(Dataset):
@@ -39,8 +39,8 @@ def channel_stats(ds: Dataset, num_workers: Optional[int] = None) -> tuple[np.nd
     if len(ds) == 0:
         raise ValueError("channel_stats: the data set is empty")
     total = torch.zeros(3, 3, dtype=torch.float64)
-    n_workers = default_num_workers(len(ds)) if num_workers is None else num_workers
-    dl = DataLoader(_PixelSums(ds), batch_size=64, num_workers=n_workers)
+    # make_loader: workers that ignore Ctrl-C and are started and stopped whole (loaders.py)
+    dl = make_loader(_PixelSums(ds), bs=64, num_workers=num_workers, persistent=False)
     for sums in dl:  # [bs, 3, 3]: add up per batch, so memory stays one batch of numbers
         total += sums.sum(0)
     s, s2, n = total[:, 0], total[:, 1], total[:, 2]

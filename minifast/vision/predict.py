@@ -19,7 +19,8 @@ import torch
 from PIL import Image
 
 from ..data import ImageClassifierData
-from ..data.images import open_image, to_rgb
+from ..data.images import check_image_size, open_image, to_rgb
+from ..messages import MinifastWarning
 from .head import TransferModel
 
 ImageLike = Union[str, Path, Image.Image]
@@ -49,14 +50,19 @@ def tta(learn, n_aug: int = 4, is_test: bool = False) -> tuple[np.ndarray, np.nd
     if n_aug > 0 and all(np.array_equal(p, passes[0]) for p in passes[1:]):
         warnings.warn("TTA: the augmented passes equal the plain one, so the training transforms "
                       "have no randomness; give tfms_from_model(..., aug_tfms=transforms_side_on)",
-                      stacklevel=3)
+                      MinifastWarning, stacklevel=3)
     return np.stack(passes), targets.numpy()
 
 
 def image_batch(img: ImageLike, tfm) -> torch.Tensor:
     """One image file or PIL image (any mode) as a batch of one, through `tfm`. An unreadable
-    or truncated file raises `BadImageError` naming it (see `open_image`)."""
-    img = to_rgb(img) if isinstance(img, Image.Image) else open_image(img)
+    or truncated file, or one too long and thin to resize (`check_image_size`), raises
+    `BadImageError` naming it (see `open_image`)."""
+    if isinstance(img, Image.Image):
+        check_image_size(img.size)  # a PIL image has no file name to give
+        img = to_rgb(img)
+    else:
+        img = open_image(img)
     return tfm(img)[None]
 
 
