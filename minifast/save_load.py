@@ -9,20 +9,19 @@ The file itself is written and read by checkpoint.py: atomically, checksummed, t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from .checkpoint import check_opt_state, load_checkpoint
+from .loop import Loop  # a Learner: the hints name the loop, which this file may import
 from .distributed import save_on_main, unwrap_model
 from .schedule import ParamScheduler
 from .seed import get_rng_states
 
-if TYPE_CHECKING:
-    from .learner import Learner
 
 
-def epochs_done(learn: "Learner") -> int:
+def epochs_done(learn: Loop) -> int:
     """Epochs completed so far in the current (or last) fit: the last Recorder row's epoch + 1.
 
     The Recorder writes a row at the end of each epoch, so a fit stopped mid-epoch (Ctrl-C)
@@ -33,13 +32,13 @@ def epochs_done(learn: "Learner") -> int:
     return int(rows[-1][0]) + 1 if rows else learn.start_epoch
 
 
-def named_dls(learn: "Learner") -> dict[str, Any]:
+def named_dls(learn: Loop) -> dict[str, Any]:
     """The learner's DataLoaders by name (a learner built for inference may have none)."""
     names = ("train_dl", "valid_dl")
     return {n: getattr(learn.data, n) for n in names if getattr(learn.data, n, None) is not None}
 
 
-def fit_description(learn: "Learner") -> dict[str, Any]:
+def fit_description(learn: Loop) -> dict[str, Any]:
     """The fit's plan: `n_epoch` and the registered ParamScheduler's class and plain arguments
     (None without one). A resume compares it with the new fit's: the lr is a function of both."""
     sched = next((cb for cb in learn.cbs if isinstance(cb, ParamScheduler)), None)
@@ -64,7 +63,7 @@ def plain(value: Any) -> Any:
     return None  # functions and other objects: left out of the description
 
 
-def lr_trace(learn: "Learner") -> Optional[dict[str, Any]]:
+def lr_trace(learn: Loop) -> Optional[dict[str, Any]]:
     """The lr of the last training batch of the epochs done, and whether the lr varied before it.
 
     Read from the Recorder, which keeps the last fit's lrs after the fit; the fit's schedule
@@ -85,7 +84,7 @@ def lr_trace(learn: "Learner") -> Optional[dict[str, Any]]:
             "varied": any(v != seen[0] for v in seen)}
 
 
-def stateful_callbacks(learn: "Learner") -> dict[str, Any]:
+def stateful_callbacks(learn: Loop) -> dict[str, Any]:
     """`{key: cb}` for every callback with `state_dict`/`load_state_dict` methods, in order. The key
     is the class name, with `_1`, `_2`... for a second, third instance of the same class."""
     found, seen = {}, {}
@@ -96,7 +95,7 @@ def stateful_callbacks(learn: "Learner") -> dict[str, Any]:
     return found
 
 
-def training_state(learn: "Learner") -> dict[str, Any]:
+def training_state(learn: Loop) -> dict[str, Any]:
     """The entries `learn.save` adds for a resume: epochs done, the fit's plan, RNG and callback
     states. `n_epoch` is kept for checkpoints read by older code."""
     return {"epoch": epochs_done(learn), "n_epoch": learn.n_epoch, "fit": fit_description(learn),
@@ -104,7 +103,7 @@ def training_state(learn: "Learner") -> dict[str, Any]:
             "cbs": {key: cb.state_dict() for key, cb in stateful_callbacks(learn).items()}}
 
 
-def save_learner(learn: "Learner", name: str, with_opt: bool = True,
+def save_learner(learn: Loop, name: str, with_opt: bool = True,
                  extra: Optional[dict] = None) -> Path:
     """`learn.save(name)`: model (and optimiser) state plus what a resume needs, written atomically
     to `<learn.path>/models/<name>.pth`. Under DDP every rank calls it and only rank 0 writes."""
@@ -116,7 +115,7 @@ def save_learner(learn: "Learner", name: str, with_opt: bool = True,
     return save_on_main(state, learn.path / "models" / f"{name}.pth")
 
 
-def read_and_check(learn: "Learner", name: str, with_opt: bool = True) -> dict:
+def read_and_check(learn: Loop, name: str, with_opt: bool = True) -> dict:
     """Read checkpoint `name` and check model and optimiser state against this learner: every
     check runs before anything is loaded, so a refusal changes nothing."""
     path = learn.path / "models" / f"{name}.pth"
@@ -128,14 +127,14 @@ def read_and_check(learn: "Learner", name: str, with_opt: bool = True) -> dict:
     return state
 
 
-def load_states(learn: "Learner", state: dict, with_opt: bool = True) -> None:
+def load_states(learn: Loop, state: dict, with_opt: bool = True) -> None:
     """Load a checked state's model (and optimiser) into the learner."""
     unwrap_model(learn.model).load_state_dict(state["model"])  # the plain model, also under DDP
     if with_opt and "opt" in state:
         learn.opt.load_state_dict(state["opt"])
 
 
-def load_learner_state(learn: "Learner", name: str, with_opt: bool = True) -> dict:
+def load_learner_state(learn: Loop, name: str, with_opt: bool = True) -> dict:
     """`learn.load(name)`: read, check, then load; refuses (and changes nothing) on any mismatch."""
     state = read_and_check(learn, name, with_opt)
     load_states(learn, state, with_opt)

@@ -55,8 +55,6 @@ def test_other_warnings_still_show_inside_silent(tmp_path):
         warnings.warn("yours", RuntimeWarning)
 
 
-@pytest.mark.xfail(strict=True, reason="TerminateOnNaN (callbacks/nan.py) prints its message "
-                                       "instead of warning with MinifastWarning")
 def test_a_silent_fit_stopped_by_a_nan_prints_nothing(tmp_path, capsys, recwarn):
     learn = synth_learner(path=tmp_path)
     with learn.silent():

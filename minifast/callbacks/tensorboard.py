@@ -13,6 +13,7 @@ from typing import Union
 import torch
 
 from ..callback import Callback
+from ..messages import MinifastWarning
 from ..distributed import is_main_process, unwrap_model
 
 
@@ -97,7 +98,7 @@ def add_graph(writer, model: torch.nn.Module, xb) -> None:
             writer.add_graph(model, xb)
     except Exception as e:
         warnings.warn(f"TensorBoardLogger: could not trace {type(model).__name__} for the "
-                      f"graph ({type(e).__name__}: {e}); pass log_graph=False to skip it")
+                      f"graph ({type(e).__name__}: {e}); pass log_graph=False to skip it", MinifastWarning)
     finally:
         model.train(was_training)
 
