@@ -15,7 +15,6 @@ from typing import Iterable, Iterator, NamedTuple
 import numpy as np
 
 from .callback import Callback, CancelFitException, CancelValidException
-from .distributed import unwrap_model
 from .interrupt import hold_interrupts
 from .schedule import sched_exp, sched_lin, whole_number
 
@@ -47,8 +46,7 @@ class LRFinder(Callback):
     def before_fit(self):
         learn = self.learn
         # Deep copies: training changes the tensors in place, a plain state_dict() would follow.
-        # unwrap_model: the same keys whether or not DDP wraps the model (callbacks/distributed.py)
-        self.saved = copy.deepcopy((unwrap_model(learn.model).state_dict(), learn.opt.state_dict()))
+        self.saved = copy.deepcopy((learn.model.state_dict(), learn.opt.state_dict()))
         self.step, self.avg, self.best = 0, 0.0, math.inf
 
     def before_train(self):
@@ -78,7 +76,7 @@ class LRFinder(Callback):
         if self.saved is not None:  # None when before_fit never ran: nothing to put back
             model_state, opt_state = self.saved
             with hold_interrupts():  # a second Ctrl-C must not leave the weights half-restored
-                unwrap_model(self.learn.model).load_state_dict(model_state)
+                self.learn.model.load_state_dict(model_state)
                 self.learn.opt.load_state_dict(opt_state)
             self.saved = None
 

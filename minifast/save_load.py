@@ -15,7 +15,7 @@ import numpy as np
 
 from .checkpoint import check_opt_state, load_checkpoint
 from .loop import Loop  # a Learner: the hints name the loop, which this file may import
-from .distributed import save_on_main, unwrap_model
+from .distributed import save_on_main
 from .schedule import ParamScheduler
 from .seed import get_rng_states
 
@@ -107,7 +107,7 @@ def save_learner(learn: Loop, name: str, with_opt: bool = True,
                  extra: Optional[dict] = None) -> Path:
     """`learn.save(name)`: model (and optimiser) state plus what a resume needs, written atomically
     to `<learn.path>/models/<name>.pth`. Under DDP every rank calls it and only rank 0 writes."""
-    state = {"model": unwrap_model(learn.model).state_dict()}
+    state = {"model": learn.model.state_dict()}
     if with_opt and learn.opt is not None:
         state["opt"], state["opt_type"] = learn.opt.state_dict(), type(learn.opt).__name__
     state.update(training_state(learn))
@@ -119,7 +119,7 @@ def read_and_check(learn: Loop, name: str, with_opt: bool = True) -> dict:
     """Read checkpoint `name` and check model and optimiser state against this learner: every
     check runs before anything is loaded, so a refusal changes nothing."""
     path = learn.path / "models" / f"{name}.pth"
-    state = load_checkpoint(path, unwrap_model(learn.model))  # model keys and shapes
+    state = load_checkpoint(path, learn.model)  # model keys and shapes
     if with_opt and "opt" in state:
         if learn.opt is None:
             learn.create_opt()
@@ -129,7 +129,7 @@ def read_and_check(learn: Loop, name: str, with_opt: bool = True) -> dict:
 
 def load_states(learn: Loop, state: dict, with_opt: bool = True) -> None:
     """Load a checked state's model (and optimiser) into the learner."""
-    unwrap_model(learn.model).load_state_dict(state["model"])  # the plain model, also under DDP
+    learn.model.load_state_dict(state["model"])
     if with_opt and "opt" in state:
         learn.opt.load_state_dict(state["opt"])
 

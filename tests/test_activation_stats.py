@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from minifast import ActivationStats, Callback, DataBunch, Learner
+from minifast import ActivationStats, Callback, DataBunch, Learner, ProgressBar
 from minifast.callbacks.activation_stats import ActivationStatsWarning
 
 
@@ -26,13 +26,13 @@ X = torch.tensor([[1.0, 2.0], [3.0, -1.0]])
 # model[0](X) = [[1, -1.5], [3, 1.5]];  ReLU -> [[1, 0], [3, 1.5]]
 
 
-def fit(model, stats, n_epoch=2, x=X, bs=2, lr=0.0, cbs=()):
+def fit(model, stats, n_epoch=2, x=X, bs=2, lr=0.0, cbs=(), quiet=True):
     ds = TensorDataset(x, torch.zeros(len(x), 1))
     valid = TensorDataset(100 * torch.ones(4, 2), torch.zeros(4, 1))  # would change every statistic
     learn = Learner(model, DataBunch(DataLoader(ds, batch_size=bs), DataLoader(valid, batch_size=2)),
                     loss_func=nn.MSELoss(), opt_func=torch.optim.SGD, metrics=[], wd=0.0,
                     cbs=[stats, *cbs], device="cpu")
-    with learn.silent():
+    with learn.silent() if quiet else learn.removed_cbs(ProgressBar):  # silent() hides warnings
         learn.fit(lr, n_epoch)  # lr 0: the weights, hence the statistics, stay as computed by hand
     return learn
 
@@ -150,7 +150,7 @@ def test_attention_is_recorded_and_its_unused_projection_left_out_by_name():
     called as a module, so it records nothing: left out with a warning naming it."""
     stats = ActivationStats()
     with pytest.warns(ActivationStatsWarning, match=r"\[.attn.out_proj.\] gave no tensor output"):
-        fit(AttentionNet(), stats, n_epoch=2)
+        fit(AttentionNet(), stats, n_epoch=2, quiet=False)
     assert stats.names == ["attn", "head"] and stats.stacked("std").shape == (2, 2)
 
 

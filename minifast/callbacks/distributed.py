@@ -8,7 +8,9 @@
 Each process (rank) holds a copy of the model and trains on its own shard of the data; DDP
 averages the gradients across ranks in `backward`, so every copy takes the same step and the
 weights stay identical. This callback adds what a *training loop* needs on top of that:
-  1. wrap the model in DDP (which also copies rank 0's weights to every rank);
+  1. wrap the model in DDP (which also copies rank 0's weights to every rank), for the forward
+     pass only: `learn.model` is the DDP wrapper from `before_batch` to `after_pred`, and the
+     plain model everywhere else, so no other callback needs to know about DDP;
   2. give each rank its shard: `DistributedSampler` for training (`set_epoch` every epoch so the
      shuffle changes), and a non-padding split for validation so that summed metrics are exact;
   3. make every number a callback decides on the same on every rank: each training batch's loss
@@ -70,12 +72,21 @@ class Distributed(Callback):
             return
         self._place_model()
         # A new wrapper for each fit: DDP fixes the set of parameters it synchronises when it is
-        # built, and freeze/unfreeze between fits changes it. Outside a fit the model is plain,
-        # so `learn.model.head` & co. keep working; callbacks that save or restore weights use
-        # `unwrap_model(learn.model).state_dict()`, whose keys do not depend on the wrapper.
+        # built, and freeze/unfreeze between fits changes it.
         ids = [learn.device.index] if learn.device.type == "cuda" else None
-        learn.model = DistributedDataParallel(learn.model, device_ids=ids,
-                                              find_unused_parameters=self.find_unused_parameters)
+        self.plain = learn.model
+        self.ddp = DistributedDataParallel(learn.model, device_ids=ids,
+                                           find_unused_parameters=self.find_unused_parameters)
+
+    def before_batch(self):
+        # The forward must go through the wrapper: it prepares the gradient averaging that runs
+        # in backward. Everything else (saving, hooks, state_dict keys) sees the plain model.
+        if self.active:
+            self.learn.model = self.ddp
+
+    def after_pred(self):
+        if self.active:
+            self.learn.model = self.plain
 
     def _place_model(self):
         """With CUDA, rank r uses GPU `LOCAL_RANK` (not every rank on cuda:0)."""
@@ -118,7 +129,7 @@ class Distributed(Callback):
             self.learn.recorder.combine_epoch_sums(all_reduce_sum)
 
     def after_fit(self):
-        self.learn.model, self.loaders = unwrap_model(self.learn.model), {}
+        self.learn.model, self.loaders, self.ddp = unwrap_model(self.learn.model), {}, None
 
 
 def shard_dataloader(dl: DataLoader, train: bool, seed: int = 0) -> DataLoader:

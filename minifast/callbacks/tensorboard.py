@@ -14,7 +14,7 @@ import torch
 
 from ..callback import Callback
 from ..messages import MinifastWarning
-from ..distributed import is_main_process, unwrap_model
+from ..distributed import is_main_process
 
 
 class TensorBoardLogger(Callback):
@@ -55,7 +55,7 @@ class TensorBoardLogger(Callback):
         if self.writer is None:
             return
         if self.hist_every and self.n_steps % self.hist_every == 0:
-            for name, p in unwrap_model(self.learn.model).named_parameters():
+            for name, p in self.learn.model.named_parameters():
                 self.writer.add_histogram(f"weights/{name}", p.detach().float().cpu(), self.batch)
                 if p.grad is not None:
                     self.writer.add_histogram(f"grads/{name}", p.grad.float().cpu(), self.batch)
@@ -69,7 +69,7 @@ class TensorBoardLogger(Callback):
         for i, group in enumerate(learn.opt.param_groups):
             self.writer.add_scalar(f"lr/group{i}", group["lr"], self.batch)
         if self.log_graph and not self.graph_done:
-            add_graph(self.writer, unwrap_model(learn.model), learn.xb)
+            add_graph(self.writer, learn.model, learn.xb)
             self.graph_done = True
         self.batch += 1
 

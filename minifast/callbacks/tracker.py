@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Optional
 
 from ..callback import Callback, CancelFitException
-from ..distributed import is_main_process, unwrap_model
 from ..interrupt import hold_interrupts
 from ..messages import MinifastWarning
 
@@ -109,16 +108,15 @@ class EarlyStopping(Tracker):
         if self.improved:
             self.wait = 0
             if self.restore_best:  # a copy, on the CPU: the live weights keep changing
-                state = unwrap_model(self.learn.model).state_dict()  # same keys with or without DDP
+                state = self.learn.model.state_dict()
                 self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
             return
         self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = self.learn.epoch
-            if is_main_process():  # every rank stops (same numbers), only rank 0 says so
-                warnings.warn(f"EarlyStopping: {self.monitor} did not improve for {self.wait} "
-                              f"epoch(s); stopped after epoch {self.learn.epoch} "
-                              f"(best {self.best:.6g} at epoch {self.best_epoch})", MinifastWarning)
+            warnings.warn(f"EarlyStopping: {self.monitor} did not improve for {self.wait} "
+                          f"epoch(s); stopped after epoch {self.learn.epoch} "
+                          f"(best {self.best:.6g} at epoch {self.best_epoch})", MinifastWarning)
             raise CancelFitException()
 
     def after_fit(self):
@@ -126,7 +124,7 @@ class EarlyStopping(Tracker):
         # Ctrl-C while the weights are copied back waits until they are whole.
         if self.restore_best and self.best_state is not None:
             with hold_interrupts():
-                unwrap_model(self.learn.model).load_state_dict(self.best_state)
+                self.learn.model.load_state_dict(self.best_state)
 
 
 class SaveModel(Tracker):

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from ..checkpoint import check_state_dict, read_checkpoint
 from ..data.images import PathLike, open_image, to_rgb
 from ..data.transforms import ImageTransforms, tfms_from_stats
-from ..distributed import save_on_main, unwrap_model
+from ..distributed import save_on_main
 from .archs import get_arch
 from .head import TransferModel, create_head
 from .predict import ImageLike, predict_image
@@ -84,7 +84,7 @@ def export_learner(learn, path: PathLike) -> Path:
     if learn.arch is None:
         raise ValueError("learn.export needs the architecture's name (learn.arch); build the "
                          "learner with ConvLearner.pretrained(arch, ...)")
-    model = unwrap_model(learn.model)
+    model = learn.model
     head = head_config(model.head)
     n_out = model.head[-1].out_features
     if n_out != len(classes):
