@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import io
 
-import minifast.checkpoint as checkpoint
+from minifast import checkpoint
 
 
 class FullDiskFile(io.BufferedWriter):

@@ -641,5 +641,5 @@ def test_a_malformed_cifar_batch_is_refused_naming_the_file_and_the_cause(tmp_pa
 def test_a_well_formed_cifar_folder_loads(tmp_path):
     from minifast.data.course_datasets import load_cifar10
 
-    x, y, xv, yv, classes = load_cifar10(_cifar_folder(tmp_path, np.zeros((3, 3072), np.uint8), [9, 0, 5]))
+    x, y, _, _, classes = load_cifar10(_cifar_folder(tmp_path, np.zeros((3, 3072), np.uint8), [9, 0, 5]))
     assert x.shape == (3, 32, 32, 3) and y.tolist() == [9, 0, 5] and len(classes) == 10

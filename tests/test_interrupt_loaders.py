@@ -17,7 +17,8 @@ from tests.conftest import REPO
 def run(script: str, *args: str, timeout: float = 120) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, str(REPO / "tests" / script), *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout, start_new_session=True)
+                          capture_output=True, text=True, timeout=timeout, start_new_session=True,
+                          check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

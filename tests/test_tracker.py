@@ -138,7 +138,7 @@ def test_save_model_refuses_a_path_as_name():
 class InjectNaN(Callback):
     """Make the training loss NaN at one (epoch, batch); snapshot weights after every step."""
 
-    order = 30  # after_loss before the Recorder (50), whose number TerminateOnNaN (55) checks
+    order = 30  # after_loss before the Recorder (50) and TerminateOnNaN (55)
 
     def __init__(self, epoch: int, batch: int):
         self.at, self.weights = (epoch, batch), []

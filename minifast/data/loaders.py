@@ -89,9 +89,11 @@ class SafeDataLoader(DataLoader):
                 for _ in range(len(self)):
                     yield next(batches)
         finally:
-            # Fresh workers stop when their iterator goes: drop it here, held, and not in a
-            # garbage collection where a Ctrl-C would be printed and lost (or an interrupted
-            # stop left workers running). Persistent ones stay, kept by the loader.
+            # Fresh workers stop when their iterator goes: drop it here, held, so the stop is
+            # whole. After the last batch this runs inside the caller's own next(), which raises
+            # a Ctrl-C held meanwhile. (A pass abandoned part-way ends here when it is garbage-
+            # collected, where Python can only print an exception: a Ctrl-C in those few
+            # milliseconds is lost.) Persistent workers stay, kept by the loader.
             with hold_interrupts():
                 batches = None
 
