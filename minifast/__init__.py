@@ -27,7 +27,8 @@ __version__ = "0.2.0"
 
 __all__ = [
     "EVENTS", "Callback", "CancelBatchException", "CancelEpochException", "CancelFitException",
-    "CancelStepException", "CancelTrainException", "CancelValidException", "TrainEval", "ProgressBar", "TrainEvalCallback", "ProgressCallback",
+    "CancelStepException", "CancelTrainException", "CancelValidException", "TrainEval",
+    "ProgressBar", "TrainEvalCallback", "ProgressCallback",
     "Recorder", "DataBunch", "Learner", "Loop", "accuracy", "accuracy_thresh", "error_rate",
     "default_device", "mnist_sample_data", "MinifastWarning",
 ]
@@ -41,7 +42,8 @@ from .schedule import (
 )
 from .schedule_preview import plot_schedule, preview_fit, preview_one_cycle, schedule_values
 
-__all__ += ["SGDR", "LRFinder", "SuggestedLRs", "OneCycle", "ParamScheduler", "combine_scheds", "lr_suggestions",
+__all__ += ["SGDR", "LRFinder", "SuggestedLRs", "OneCycle", "ParamScheduler", "combine_scheds",
+            "lr_suggestions",
             "sched_cos", "sched_exp", "sched_lin", "sched_no", "sgdr_n_epochs", "plot_schedule",
             "preview_fit", "preview_one_cycle", "schedule_values"]
 # --- training controls (callbacks/: clip, tracker, precision, logger, tracer; seeding)
@@ -101,7 +103,8 @@ from .callbacks.bn_freeze import BnFreeze
 from .vision.conv_learner import ConvLearner
 from .vision.interpret import ClassificationInterpretation
 
-__all__ += ["tfms_from_model", "ConvLearner", "BnFreeze", "ClassificationInterpretation", "efficientnet_lite0",
+__all__ += ["tfms_from_model", "ConvLearner", "BnFreeze", "ClassificationInterpretation",
+            "efficientnet_lite0",
             "resnet18", "resnet34", "resnet50", "resnet101", "densenet121", "vgg16", "vgg16_bn"]
 # --- distributed training and tuning
 from .callbacks.distributed import Distributed, distrib

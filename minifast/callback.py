@@ -72,7 +72,7 @@ class Callback:
     run_in_lr_find: bool = True
     # The Loop (or Learner) this callback was added to. Not imported for the hint: loop.py
     # imports this file, and the core has no import circles, not even for type checkers.
-    learn: "Loop"  # noqa: F821
+    learn: Loop  # noqa: F821
 
     @property
     def name(self) -> str:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import shutil
 import re
+import shutil
 import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,7 +29,7 @@ TEMP_NAME = re.compile(r"^\..+?\.(?:(?P<pid>\d+)-(?P<host>[0-9a-f]{8})\.)?[a-z0-
 STALE_AFTER_S = 600  # a temp file untouched this long belongs to a save that died
 
 
-def save_checkpoint(state: dict, path: Union[str, Path]) -> Path:
+def save_checkpoint(state: dict, path: str | Path) -> Path:
     """Write `state` plus its checksum to a temp file beside `path`, then rename it into place.
 
     `os.replace` is atomic on POSIX and Windows: readers see the old file or the new one, never
@@ -61,7 +61,7 @@ def save_checkpoint(state: dict, path: Union[str, Path]) -> Path:
     return path
 
 
-def _os_error_in(e: BaseException) -> "OSError | None":
+def _os_error_in(e: BaseException) -> OSError | None:
     """The OSError behind `e`, if any: torch.save turns a failed write into its own
     RuntimeError ("[enforce fail at inline_container.cc] unexpected pos"), naming neither the
     file nor the cause, with the OSError only as its context."""
@@ -158,7 +158,7 @@ def _feed(h, obj: Any) -> None:
         h.update(repr(obj).encode())
 
 
-def read_checkpoint(path: Union[str, Path], kind: str = "model") -> dict[str, Any]:
+def read_checkpoint(path: str | Path, kind: str = "model") -> dict[str, Any]:
     """Read a checkpoint with `weights_only=True` (tensors and plain containers only) and verify
     its checksum; `kind` is the entry it must have. The checksum entry is removed."""
     path = Path(path)
@@ -245,7 +245,7 @@ def _check_opt_tensors(opt: torch.optim.Optimizer, saved: dict, source: str) -> 
                                  " nothing was loaded")
 
 
-def load_checkpoint(path: Union[str, Path], model: nn.Module) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, model: nn.Module) -> dict[str, Any]:
     """Read and check a checkpoint against `model`; the caller then loads it."""
     state = read_checkpoint(path)
     check_state_dict(model, state["model"], str(path))

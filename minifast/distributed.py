@@ -12,8 +12,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -99,7 +100,7 @@ def comm_device() -> torch.device:
     return torch.device("cpu")
 
 
-def all_reduce_sum(values: list[Union[float, torch.Tensor]]) -> list[torch.Tensor]:
+def all_reduce_sum(values: list[float | torch.Tensor]) -> list[torch.Tensor]:
     """Sum each value over all ranks, in one collective; scalars in, float64 scalars out.
 
     float64 so that sums of many float32 batch losses from several ranks lose nothing more.
@@ -128,7 +129,7 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def save_on_main(state: dict, path: Union[str, Path]) -> Path:
+def save_on_main(state: dict, path: str | Path) -> Path:
     """Write `state` to `path` on rank 0 only, then wait so that every rank may read the file.
 
     Every rank must call it (as every rank runs the same script); ranks > 0 write nothing.

@@ -6,12 +6,12 @@ numpy array or `slice(lo, hi)`; this file turns each into one float per group.
 """
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-HyperValues = Union[float, Sequence[float], np.ndarray, slice]
+HyperValues = float | Sequence[float] | np.ndarray | slice
 
 
 def spread_values(values: HyperValues, n_groups: int, name: str = "lr") -> list[float]:

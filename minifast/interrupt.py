@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from .callback import Callback
 
@@ -56,7 +56,7 @@ class InterruptGuard(Callback):
             self.__exit__()
 
     # ---------------------------------------------------------------- the mechanism
-    def __enter__(self) -> "InterruptGuard":
+    def __enter__(self) -> InterruptGuard:
         self.depth += 1
         if self.depth == 1 and threading.current_thread() is threading.main_thread():
             self.previous = signal.signal(signal.SIGINT, self._on_sigint)

@@ -6,14 +6,14 @@ of frozen groups) read them the same way.
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence, Union
+from collections.abc import Iterator, Sequence
 
 from torch import nn
 
-LayerGroup = Union[nn.Module, Sequence[Union[nn.Module, nn.Parameter]]]
+LayerGroup = nn.Module | Sequence[nn.Module | nn.Parameter]
 
 
-def _items(group: LayerGroup) -> list[Union[nn.Module, nn.Parameter]]:
+def _items(group: LayerGroup) -> list[nn.Module | nn.Parameter]:
     """A group as a list: a lone module is a group of one."""
     return [group] if isinstance(group, nn.Module) else list(group)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -27,7 +27,7 @@ from .callbacks.train_eval import TrainEval
 from .hyper import HyperValues
 from .interrupt import InterruptGuard
 from .layer_groups import freeze_groups
-from .loop import LossFunc, Loop
+from .loop import Loop, LossFunc
 from .lr_finder import LRFinder, SuggestedLRs
 from .messages import MinifastWarning
 from .metrics import accuracy
@@ -45,11 +45,11 @@ class Learner(Loop):
     modules; `None` means the whole model is one group. Checkpoints go to `<path>/models/`.
     """
 
-    def __init__(self, model: nn.Module, data, loss_func: Optional[LossFunc] = None,
+    def __init__(self, model: nn.Module, data, loss_func: LossFunc | None = None,
                  opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
                  metrics: Sequence[Callable] = (accuracy,), cbs: Iterable[Callback] = (),
-                 wd: float = 0.01, layer_groups: Optional[Sequence[nn.Module]] = None,
-                 path: Union[str, Path] = ".", device: Optional[Union[str, torch.device]] = None):
+                 wd: float = 0.01, layer_groups: Sequence[nn.Module] | None = None,
+                 path: str | Path = ".", device: str | torch.device | None = None):
         defaults = [TrainEval(), Recorder(), ProgressBar(), InterruptGuard(),
                     TerminateOnNaN()]
         super().__init__(model, data, loss_func=loss_func, opt_func=opt_func,
@@ -57,19 +57,19 @@ class Learner(Loop):
         self.metrics, self.path = list(metrics), Path(path)
 
     @property
-    def recorder(self) -> Optional[Recorder]:
+    def recorder(self) -> Recorder | None:
         return self.get_cb(Recorder)
 
     sched = recorder  # fastai 0.7's name for the recorder: `learn.sched.plot()` after `lr_find`
 
     @property
-    def progress(self) -> Optional[ProgressBar]:
+    def progress(self) -> ProgressBar | None:
         return self.get_cb(ProgressBar)
 
     # ------------------------------------------------------------------ the course's fits
-    def fit(self, lrs: HyperValues, n_cycle: int = 1, cycle_len: Optional[float] = None,
-            cycle_mult: float = 1, wds: Optional[HyperValues] = None, cbs: Iterable[Callback] = (),
-            cycle_save_name: Optional[str] = None, resume: Optional[str] = None) -> None:
+    def fit(self, lrs: HyperValues, n_cycle: int = 1, cycle_len: float | None = None,
+            cycle_mult: float = 1, wds: HyperValues | None = None, cbs: Iterable[Callback] = (),
+            cycle_save_name: str | None = None, resume: str | None = None) -> None:
         """Train: `n_cycle` epochs at constant `lrs`, or SGDR cycles when `cycle_len` is given.
 
         fastai 0.7 semantics: cycle i lasts `cycle_len * cycle_mult**i` epochs, each a half cosine
@@ -86,8 +86,8 @@ class Learner(Loop):
 
     def fit_one_cycle(self, n_epochs: int, max_lr: HyperValues, div: float = 25.0,
                       pct_start: float = 0.3, moms: tuple[float, float] = (0.95, 0.85),
-                      final_div: float = 1e4, wds: Optional[HyperValues] = None,
-                      cbs: Iterable[Callback] = (), resume: Optional[str] = None) -> None:
+                      final_div: float = 1e4, wds: HyperValues | None = None,
+                      cbs: Iterable[Callback] = (), resume: str | None = None) -> None:
         """1cycle policy (Smith 2018): lr warms up then anneals, momentum does the opposite.
         `resume=name` continues the run saved as `name` (see docs/fault_tolerance.md)."""
         one_cycle = OneCycle(max_lr, div=div, pct_start=pct_start, moms=moms, final_div=final_div)
@@ -95,7 +95,7 @@ class Learner(Loop):
         self.fit_epochs(n_epochs, max_lr, wds, [*cbs, one_cycle, *resuming])
 
     def lr_find(self, start_lr: float = 1e-5, end_lr: float = 10, num_it: int = 100,
-                linear: bool = False) -> Optional[SuggestedLRs]:
+                linear: bool = False) -> SuggestedLRs | None:
         """Sweep the lr upwards over `num_it` training batches (repeating the data if it is
         shorter), recording the loss, then put the model and optimiser back. Returns the
         suggested lrs; `learn.sched.plot()` draws the curve.
@@ -134,7 +134,7 @@ class Learner(Loop):
         self.freeze_to(0)
 
     # ------------------------------------------------------------------ data, inference
-    def predict(self, dl: Optional[DataLoader] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(self, dl: DataLoader | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         return self.get_preds(dl)  # fastai 0.7's name
 
     def set_data(self, data) -> None:
@@ -153,7 +153,7 @@ class Learner(Loop):
 
     # ------------------------------------------------------------------ misc
     @contextlib.contextmanager
-    def silent(self) -> Iterator["Learner"]:
+    def silent(self) -> Iterator[Learner]:
         """`with learn.silent(): learn.fit(...)` — no bars, no table, no MinifastWarning messages
         (messages.py); other warnings, an EventTracer's trace and `summary()` still show."""
         with warnings.catch_warnings(), self.removed_cbs(ProgressBar):

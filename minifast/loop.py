@@ -17,15 +17,23 @@ Ideas: fastai v2 / miniai (the loop and its events), fastai 0.7 (the names).
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .callback import (CANCEL_EXCEPTIONS, EVENTS, Callback, CancelBatchException,
-                       CancelEpochException, CancelFitException, CancelStepException,
-                       CancelTrainException, CancelValidException)
+from .callback import (
+    CANCEL_EXCEPTIONS,
+    EVENTS,
+    Callback,
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelStepException,
+    CancelTrainException,
+    CancelValidException,
+)
 from .hyper import HyperValues, set_opt_hyper, spread_values
 from .layer_groups import param_groups
 from .torch_utils import check_not_empty, default_activation, default_device, to_device
@@ -42,46 +50,46 @@ class Loop:
     train/eval switch, no record. `Learner` adds those.
     """
 
-    def __init__(self, model: nn.Module, data, loss_func: Optional[LossFunc] = None,
+    def __init__(self, model: nn.Module, data, loss_func: LossFunc | None = None,
                  opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
                  cbs: Iterable[Callback] = (), wd: float = 0.01,
-                 layer_groups: Optional[Sequence[nn.Module]] = None,
-                 device: Optional[Union[str, torch.device]] = None):
+                 layer_groups: Sequence[nn.Module] | None = None,
+                 device: str | torch.device | None = None):
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device)
         self.data = data
         self.loss_func = loss_func if loss_func is not None else nn.CrossEntropyLoss()
         self.opt_func, self.wd = opt_func, wd
         self.layer_groups = list(layer_groups) if layer_groups is not None else [self.model]
-        self.opt: Optional[torch.optim.Optimizer] = None
+        self.opt: torch.optim.Optimizer | None = None
         self.training, self.epoch, self.n_epoch, self.start_epoch = False, 0, 0, 0
         self.cbs: list[Callback] = []
         self.add_cbs(cbs)
 
     # ------------------------------------------------------------------ callbacks
-    def add_cb(self, cb: Callback) -> "Loop":
+    def add_cb(self, cb: Callback) -> Loop:
         """Register `cb` and give it a reference to this learner (`cb.learn`)."""
         cb.learn = self
         self.cbs.append(cb)
         self.cbs.sort(key=lambda c: c.order)  # stable: equal orders keep their insertion order
         return self
 
-    def add_cbs(self, cbs: Iterable[Callback]) -> "Loop":
+    def add_cbs(self, cbs: Iterable[Callback]) -> Loop:
         for cb in cbs:
             self.add_cb(cb)
         return self
 
-    def remove_cb(self, cb: Callback) -> "Loop":
+    def remove_cb(self, cb: Callback) -> Loop:
         self.cbs.remove(cb)
         return self
 
-    def remove_cbs(self, cbs: Iterable[Callback]) -> "Loop":
+    def remove_cbs(self, cbs: Iterable[Callback]) -> Loop:
         for cb in list(cbs):
             self.remove_cb(cb)
         return self
 
     @contextlib.contextmanager
-    def added_cbs(self, cbs: Iterable[Callback]) -> Iterator["Loop"]:
+    def added_cbs(self, cbs: Iterable[Callback]) -> Iterator[Loop]:
         """`with learn.added_cbs([cb]): learn.fit(...)` — the callbacks exist only inside."""
         cbs = list(cbs)
         self.add_cbs(cbs)
@@ -91,7 +99,7 @@ class Loop:
             self.remove_cbs(cbs)
 
     @contextlib.contextmanager
-    def removed_cbs(self, cls: type) -> Iterator["Loop"]:
+    def removed_cbs(self, cls: type) -> Iterator[Loop]:
         """`with learn.removed_cbs(ProgressBar): ...` — the callbacks of class `cls` are off
         inside, and back (in their order) after."""
         cbs = [cb for cb in self.cbs if isinstance(cb, cls)]
@@ -101,7 +109,7 @@ class Loop:
         finally:
             self.add_cbs(cbs)
 
-    def get_cb(self, cls: type) -> Optional[Callback]:
+    def get_cb(self, cls: type) -> Callback | None:
         """The first registered callback that is an instance of `cls`, or None."""
         return next((cb for cb in self.cbs if isinstance(cb, cls)), None)
 
@@ -162,7 +170,7 @@ class Loop:
         set_opt_hyper(self.opt, name, spread_values(values, len(self.opt.param_groups), name))
 
     # ------------------------------------------------------------------ the loop
-    def fit_epochs(self, n_epoch: int, lrs: HyperValues, wds: Optional[HyperValues] = None,
+    def fit_epochs(self, n_epoch: int, lrs: HyperValues, wds: HyperValues | None = None,
                    cbs: Iterable[Callback] = ()) -> None:
         """The loop itself: `n_epoch` epochs, each training then validation, with events.
 
@@ -232,8 +240,8 @@ class Loop:
         self.opt.step()
 
     # ------------------------------------------------------------------ inference
-    def get_preds(self, dl: Optional[DataLoader] = None, activation: Optional[Callable] = None,
-                  forward: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+    def get_preds(self, dl: DataLoader | None = None, activation: Callable | None = None,
+                  forward: Callable[[torch.Tensor], torch.Tensor] | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
         """Predictions and targets for `dl` (default: the validation set), on the CPU.
 

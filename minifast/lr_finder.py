@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Iterable, Iterator, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 

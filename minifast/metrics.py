@@ -35,4 +35,5 @@ def accuracy_thresh(pred: torch.Tensor, targ: torch.Tensor, thresh: float = 0.5,
 
 def metric_name(metric) -> str:
     """Column title of a metric: its `__name__`, or the wrapped function's for a partial."""
-    return getattr(metric, "__name__", None) or getattr(getattr(metric, "func", None), "__name__", type(metric).__name__)
+    wrapped = getattr(metric, "func", None)  # a functools.partial
+    return getattr(metric, "__name__", None) or getattr(wrapped, "__name__", type(metric).__name__)

@@ -8,8 +8,6 @@ so that the callback's file shows only what happens at each event.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from .lr_finder import SuggestedLRs, lr_suggestions
@@ -87,7 +85,7 @@ class TrainingRecord:
         start = skip_start if end == len(lrs) - skip_end else 0
         return lrs[start:end], losses[start:end]
 
-    def suggestions(self, skip_start: int = 10, skip_end: int = 5) -> Optional[SuggestedLRs]:
+    def suggestions(self, skip_start: int = 10, skip_end: int = 5) -> SuggestedLRs | None:
         """The suggested lrs of the curve `plot` draws; None with fewer than 3 points."""
         lrs, losses = self.lr_curve(skip_start, skip_end)
         return lr_suggestions(lrs, losses) if len(lrs) > 2 else None
@@ -108,7 +106,7 @@ class TrainingRecord:
         return ax
 
 
-def _axes(ax: Optional[object]):
+def _axes(ax: object | None):
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt  # imported here: `import minifast` stays fast

@@ -2,23 +2,23 @@
 
 A checkpoint holds the model and optimiser state and, so that `fit(..., resume=name)` can go on
 where a run stopped (callbacks/resume.py): the epochs done, a description of the fit (epoch count
-and schedule), the lr of the last batch done (`lr_trace`), every random generator's state, and the state of each callback that has one
-(`state_dict()`: EarlyStopping's best value and patience, SaveModel's best value...).
+and schedule), the lr of the last batch done (`lr_trace`), every random generator's state, and
+the state of each callback that has one (`state_dict()`: EarlyStopping's best value and patience,
+SaveModel's best value...).
 The file itself is written and read by checkpoint.py: atomically, checksummed, tensors only.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from .checkpoint import check_opt_state, load_checkpoint
-from .loop import Loop  # a Learner: the hints name the loop, which this file may import
 from .distributed import save_on_main
+from .loop import Loop  # the hints name the Learner's base: learner.py imports this file
 from .schedule import ParamScheduler
 from .seed import get_rng_states
-
 
 
 def epochs_done(learn: Loop) -> int:
@@ -63,7 +63,7 @@ def plain(value: Any) -> Any:
     return None  # functions and other objects: left out of the description
 
 
-def lr_trace(learn: Loop) -> Optional[dict[str, Any]]:
+def lr_trace(learn: Loop) -> dict[str, Any] | None:
     """The lr of the last training batch of the epochs done, and whether the lr varied before it.
 
     Read from the Recorder, which keeps the last fit's lrs after the fit; the fit's schedule
@@ -104,7 +104,7 @@ def training_state(learn: Loop) -> dict[str, Any]:
 
 
 def save_learner(learn: Loop, name: str, with_opt: bool = True,
-                 extra: Optional[dict] = None) -> Path:
+                 extra: dict | None = None) -> Path:
     """`learn.save(name)`: model (and optimiser) state plus what a resume needs, written atomically
     to `<learn.path>/models/<name>.pth`. Under DDP every rank calls it and only rank 0 writes."""
     state = {"model": learn.model.state_dict()}

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from .callback import Callback
 from .hyper import HyperValues, spread_values
 
-Value = Union[float, np.ndarray]
+Value = float | np.ndarray
 Schedule = Callable[[float], Value]
 Hypers = dict[str, list[float]]  # name -> one value per param group
 
@@ -127,7 +127,7 @@ class SGDR(ParamScheduler):
     """
 
     def __init__(self, lrs: HyperValues, n_cycle: int, cycle_len: int, cycle_mult: int = 1,
-                 cycle_save_name: Optional[str] = None):
+                 cycle_save_name: str | None = None):
         sgdr_n_epochs(n_cycle, cycle_len, cycle_mult)  # checks the three counts
         # Epochs done when each cycle ends: 1, 3, 7 for fit(lr, 3, cycle_len=1, cycle_mult=2).
         self.cycle_ends = [sgdr_n_epochs(i, cycle_len, cycle_mult)
@@ -154,7 +154,7 @@ class OneCycle(ParamScheduler):
     """
 
     def __init__(self, max_lr: HyperValues, div: float = 25.0, pct_start: float = 0.3,
-                 moms: Optional[tuple[float, float]] = (0.95, 0.85), final_div: float = 1e4):
+                 moms: tuple[float, float] | None = (0.95, 0.85), final_div: float = 1e4):
         if not 0 <= pct_start <= 1 or div <= 0 or final_div <= 0:
             raise ValueError(f"OneCycle needs 0 <= pct_start <= 1, div > 0 and final_div > 0; got "
                              f"pct_start={pct_start}, div={div}, final_div={final_div}")

@@ -9,7 +9,6 @@ the picture is the fit, not a copy of it: no model, no optimiser, no training. U
 from __future__ import annotations
 
 from functools import partial
-from typing import Optional
 
 import numpy as np
 
@@ -28,7 +27,7 @@ def schedule_values(scheduler: ParamScheduler, n_epoch: int, n_iter: int, n_grou
     return {name: np.array([row[name] for row in rows]) for name in rows[0]}
 
 
-def preview_fit(learn, lrs: HyperValues, n_cycle: int, cycle_len: Optional[int] = None,
+def preview_fit(learn, lrs: HyperValues, n_cycle: int, cycle_len: int | None = None,
                 cycle_mult: int = 1) -> dict[str, np.ndarray]:
     """The lrs `learn.fit(lrs, n_cycle, cycle_len, cycle_mult)` will use, batch by batch."""
     n_iter, n_groups = len(learn.data.train_dl), len(learn.layer_groups)
@@ -41,7 +40,7 @@ def preview_fit(learn, lrs: HyperValues, n_cycle: int, cycle_len: Optional[int] 
 
 
 def preview_one_cycle(learn, n_epochs: int, max_lr: HyperValues, div: float = 25.0,
-                      pct_start: float = 0.3, moms: Optional[tuple[float, float]] = (0.95, 0.85),
+                      pct_start: float = 0.3, moms: tuple[float, float] | None = (0.95, 0.85),
                       final_div: float = 1e4) -> dict[str, np.ndarray]:
     """The lrs and momentums `learn.fit_one_cycle(...)` with the same arguments will use."""
     one_cycle = OneCycle(max_lr, div=div, pct_start=pct_start, moms=moms, final_div=final_div)

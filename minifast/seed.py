@@ -13,7 +13,7 @@ saved in a checkpoint that is read back with `torch.load(weights_only=True)`.
 from __future__ import annotations
 
 import random
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,7 +55,7 @@ def dataloader_generators(dl: Any) -> list[torch.Generator]:
     return found
 
 
-def get_rng_states(dls: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def get_rng_states(dls: dict[str, Any] | None = None) -> dict[str, Any]:
     """Snapshot every random generator: Python, NumPy, torch CPU, CUDA, and the DataLoaders'.
 
     `dls` maps a name ("train_dl") to a DataLoader whose own generators are saved as well.
@@ -75,7 +75,7 @@ def get_rng_states(dls: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     return states
 
 
-def set_rng_states(states: dict[str, Any], dls: Optional[dict[str, Any]] = None) -> None:
+def set_rng_states(states: dict[str, Any], dls: dict[str, Any] | None = None) -> None:
     """Put back what `get_rng_states` captured; `dls` must name the same DataLoaders.
 
     Checks everything first, then restores: a mismatch raises and changes no generator.

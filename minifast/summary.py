@@ -9,7 +9,7 @@ generators are put back, so a summary never changes what the next fit does. Idea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,9 +24,9 @@ class LayerRow:
 
     name: str                      # its path in the model, e.g. "body.0" ("" for the model itself)
     kind: str                      # its class, e.g. "Conv2d"
-    out_shape: Optional[list]      # [16, 32, 112, 112]; a list of shapes for a tuple; None: not run
+    out_shape: list | None      # [16, 32, 112, 112]; a list of shapes for a tuple; None: not run
     n_params: int                  # parameters it owns itself (not those of its children)
-    trainable: Optional[bool]      # do they all train? None when it owns none
+    trainable: bool | None      # do they all train? None when it owns none
 
 
 def layer_rows(model: nn.Module, xb: Any) -> list[LayerRow]:
@@ -55,13 +55,13 @@ def layer_rows(model: nn.Module, xb: Any) -> list[LayerRow]:
     return [_row(name, m, shapes.get(name)) for name, m in layers]
 
 
-def _row(name: str, module: nn.Module, out_shape: Optional[list]) -> LayerRow:
+def _row(name: str, module: nn.Module, out_shape: list | None) -> LayerRow:
     own = list(module.parameters(recurse=False))
     trainable = all(p.requires_grad for p in own) if own else None
     return LayerRow(name, type(module).__name__, out_shape, sum(p.numel() for p in own), trainable)
 
 
-def _shape(output: Any) -> Optional[list]:
+def _shape(output: Any) -> list | None:
     if isinstance(output, torch.Tensor):
         return list(output.shape)
     if isinstance(output, (list, tuple)):

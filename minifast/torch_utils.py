@@ -1,7 +1,8 @@
 """Small tensor helpers: which device to use, and moving a batch there."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

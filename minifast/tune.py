@@ -22,7 +22,8 @@ import math
 import random
 import statistics
 import time
-from typing import Any, Callable, Optional, Union
+from collections.abc import Callable
+from typing import Any
 
 from .callback import Callback, CancelFitException
 from .distributed import is_main_process
@@ -60,7 +61,7 @@ class TrialMonitor(Callback):
 
     order = 70  # after the Recorder (50) has written the epoch's row
 
-    def __init__(self, metric: str, mode: str, pruner: Optional[MedianPruner],
+    def __init__(self, metric: str, mode: str, pruner: MedianPruner | None,
                  history: list[list[float]]):
         self.metric, self.mode, self.pruner, self.history = metric, mode, pruner, history
         self.curve: list[float] = []
@@ -111,8 +112,8 @@ class TuneResult:
 
 def tune(make_learner: Callable[..., Learner], space: dict[str, list],
          fit: FitRecipe = fit_one_cycle_1, metric: str = "valid_loss", mode: str = "auto",
-         n_trials: Optional[int] = None, search: str = "grid", seed: int = 0,
-         prune: Union[bool, MedianPruner] = False, verbose: bool = True) -> TuneResult:
+         n_trials: int | None = None, search: str = "grid", seed: int = 0,
+         prune: bool | MedianPruner = False, verbose: bool = True) -> TuneResult:
     """Try combinations of `space` and rank them by `metric` after the last epoch.
 
     `make_learner(**params)` builds a fresh Learner; `fit(learn, params)` trains it (the same
@@ -165,7 +166,7 @@ def _run_trial(make_learner: Callable[..., Learner], fit: FitRecipe, params: dic
             "seconds": time.perf_counter() - start, "curve": monitor.curve}
 
 
-def _choose(space: dict[str, list], search: str, n_trials: Optional[int], seed: int) -> list[dict]:
+def _choose(space: dict[str, list], search: str, n_trials: int | None, seed: int) -> list[dict]:
     """The trials' params: the whole grid in order, or `n_trials` distinct random combinations."""
     names, values = list(space), [list(v) for v in space.values()]
     size = math.prod(len(v) for v in values)
@@ -187,7 +188,7 @@ def _combination(values: list[list], index: int) -> list:
     return combo[::-1]
 
 
-def _check_args(space: dict, metric: str, mode: str, search: str, n_trials: Optional[int]) -> str:
+def _check_args(space: dict, metric: str, mode: str, search: str, n_trials: int | None) -> str:
     if not isinstance(space, dict) or not space:
         raise ValueError("tune: space must be a non-empty dict {param name: [values to try]}")
     for name, options in space.items():

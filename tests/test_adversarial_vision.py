@@ -291,7 +291,8 @@ def test_test_set_features_match_the_full_model(tmp_path):
     learn = make_learner(data, tmp_path)
     full, _ = learn.get_preds(data.test_dl)
     learn.precompute = True
-    cached, _ = learn.get_preds(learn.precomp.prepare().test_dl, forward=learn.model.head[learn.model.n_cached:])
+    head = learn.model.head[learn.model.n_cached:]  # the layers after the cached ones
+    cached, _ = learn.get_preds(learn.precomp.prepare().test_dl, forward=head)
     assert sorted(p.name for p in learn.precompute_dir.iterdir()) == ["test.pt", "train.pt", "valid.pt"]
     assert cached.shape == (3, 3) and torch.allclose(cached, full, atol=1e-5)
 

@@ -4,8 +4,15 @@ import pytest
 import torch
 from torch import nn
 
-from minifast import (Callback, CancelBatchException, CancelStepException, GradientClipping, Learner,
-                      MixedPrecision, TerminateOnNaN)
+from minifast import (
+    Callback,
+    CancelBatchException,
+    CancelStepException,
+    GradientClipping,
+    Learner,
+    MixedPrecision,
+    TerminateOnNaN,
+)
 from minifast.callbacks.nan import NonFiniteWarning
 from minifast.callbacks.precision import precision_plan
 from tests.conftest import synth_data

@@ -52,7 +52,7 @@ def test_silent_puts_the_progress_callback_and_the_warning_filters_back(tmp_path
 def test_other_warnings_still_show_inside_silent(tmp_path):
     learn = synth_learner(path=tmp_path)
     with learn.silent(), pytest.warns(RuntimeWarning, match="yours"):
-        warnings.warn("yours", RuntimeWarning)
+        warnings.warn("yours", RuntimeWarning, stacklevel=2)
 
 
 def test_a_silent_fit_stopped_by_a_nan_prints_nothing(tmp_path, capsys, recwarn):

@@ -305,7 +305,8 @@ def test_precompute_off_keeps_the_trained_head(tmp_path):
     probs, _ = learn.get_preds()  # images through the full model
     learn.precompute = True
     features = learn.precomp.prepare().valid_dl
-    cached_probs, _ = learn.get_preds(features, forward=learn.model.head[learn.model.n_cached:])  # cache through the head
+    head = learn.model.head[learn.model.n_cached:]  # the layers after the cached ones
+    cached_probs, _ = learn.get_preds(features, forward=head)
     assert torch.allclose(probs, cached_probs, atol=1e-5)
 
 

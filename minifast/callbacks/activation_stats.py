@@ -10,7 +10,7 @@ BatchNorm with exactly these: `plot_stats()`, `color_dim()` ("colorful dimension
 from __future__ import annotations
 
 import warnings
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -35,7 +35,7 @@ class ActivationStats(Callback):
 
     run_in_lr_find = False  # the sweep is a probe, not part of the run: keep this fit's records
 
-    def __init__(self, modules: Optional[Sequence[nn.Module]] = None, every: int = 1,
+    def __init__(self, modules: Sequence[nn.Module] | None = None, every: int = 1,
                  bins: int = 40, hist_range: tuple[float, float] = (0, 10)):
         if every < 1 or bins < 1 or not hist_range[0] < hist_range[1]:
             raise ValueError(f"ActivationStats(every={every}, bins={bins}, hist_range={hist_range}):"
@@ -114,7 +114,7 @@ def recording_hook(stats: ActivationStats, record: dict):
     return hook
 
 
-def modules_to_watch(model: nn.Module, modules: Optional[Sequence[nn.Module]]) -> list[nn.Module]:
+def modules_to_watch(model: nn.Module, modules: Sequence[nn.Module] | None) -> list[nn.Module]:
     """`modules`, or by default the model's layers with parameters; an error if there are none."""
     modules = list(modules) if modules is not None else layers_with_params(model)
     if not modules:
@@ -132,7 +132,7 @@ def drop_silent_layers(names: list[str], records: list[dict]) -> tuple[list[str]
     if not silent or len(silent) == len(names):
         return names, records
     warnings.warn(f"ActivationStats: layer(s) {silent} gave no tensor output during training "
-                  "(never called, or not a tensor): left out", ActivationStatsWarning)
+                  "(never called, or not a tensor): left out", ActivationStatsWarning, stacklevel=2)
     kept = [(n, r) for n, r in zip(names, records) if r["n"]]
     return [n for n, _ in kept], [r for _, r in kept]
 
@@ -153,7 +153,7 @@ def layers_with_params(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if any(True for _ in m.parameters(recurse=False))]
 
 
-def first_tensor(output) -> Optional[torch.Tensor]:
+def first_tensor(output) -> torch.Tensor | None:
     """`output` if it is a tensor, else the first tensor in a tuple or list (a GRU's sequence
     output, attention's output), else None."""
     if isinstance(output, torch.Tensor):

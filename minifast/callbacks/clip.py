@@ -7,8 +7,6 @@ gradient value (`clip_grad_value_`).
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from ..callback import Callback
@@ -26,7 +24,7 @@ class GradientClipping(Callback):
 
     order = 20
 
-    def __init__(self, max_norm: Optional[float] = None, max_value: Optional[float] = None):
+    def __init__(self, max_norm: float | None = None, max_value: float | None = None):
         if max_norm is None and max_value is None:
             raise ValueError("GradientClipping needs max_norm (clip the total gradient norm) "
                              "and/or max_value (clip each gradient value); both are None")
@@ -34,7 +32,7 @@ class GradientClipping(Callback):
             if value is not None and not value > 0:
                 raise ValueError(f"GradientClipping({name}={value}): must be a positive number")
         self.max_norm, self.max_value = max_norm, max_value
-        self.last_norm: Optional[torch.Tensor] = None
+        self.last_norm: torch.Tensor | None = None
 
     def before_step(self):
         params = [p for p in self.learn.model.parameters() if p.grad is not None]

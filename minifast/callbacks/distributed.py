@@ -24,7 +24,7 @@ Sources: PyTorch DDP tutorial and `DistributedSampler`; fastai v2's `Distributed
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -32,8 +32,16 @@ from torch.utils.data import DataLoader, IterableDataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
 from ..callback import Callback
-from ..distributed import (all_reduce_sum, is_distributed, is_main_process, local_rank, rank,
-                           setup_distributed, unwrap_model, world_size)
+from ..distributed import (
+    all_reduce_sum,
+    is_distributed,
+    is_main_process,
+    local_rank,
+    rank,
+    setup_distributed,
+    unwrap_model,
+    world_size,
+)
 
 
 class ShardSampler(Sampler[int]):
@@ -161,8 +169,8 @@ def shard_dataloader(dl: DataLoader, train: bool, seed: int = 0) -> DataLoader:
 
 
 @contextlib.contextmanager
-def distrib(learn: "Learner", find_unused_parameters: bool = False,  # noqa: F821
-            seed: int = 0) -> Iterator["Learner"]:  # noqa: F821 - learner.py is above, not imported
+def distrib(learn: Learner, find_unused_parameters: bool = False,  # noqa: F821
+            seed: int = 0) -> Iterator[Learner]:  # noqa: F821 - learner.py is above, not imported
     """`with distrib(learn): learn.fit(...)` — every fit inside trains with DDP.
 
     Starts the process group if torchrun launched the script (it then lives until the process

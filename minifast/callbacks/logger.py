@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Union
 
 from ..callback import Callback
 from ..distributed import is_main_process
@@ -25,7 +24,7 @@ class CSVLogger(Callback):
     order = 55  # after the Recorder (50), whose row it writes; before trackers that stop the fit
     run_in_lr_find = False  # the sweep is a probe, not part of the run: no rows
 
-    def __init__(self, path: Union[str, Path] = "history.csv"):
+    def __init__(self, path: str | Path = "history.csv"):
         self.path = Path(path)
 
     def before_fit(self):
@@ -68,7 +67,7 @@ def _drop_partial_line(file: Path) -> None:
         return
     keep = text.rfind(b"\n") + 1  # 0 when not even the header is whole
     warnings.warn(f"CSVLogger: {file} ended with a partial row {text[keep:][:40]!r}; dropped it",
-                  MinifastWarning)
+                  MinifastWarning, stacklevel=2)
     with open(file, "r+b") as f:
         f.truncate(keep)
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Optional
 
 import torch
 
@@ -37,7 +36,7 @@ class TerminateOnNaN(Callback):
 
     def __init__(self, check_grads: bool = False):
         self.check_grads = check_grads
-        self.message: Optional[str] = None
+        self.message: str | None = None
 
     def before_fit(self):
         self.message = None

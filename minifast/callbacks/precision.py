@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Optional
 
 import torch
 
@@ -23,7 +22,7 @@ from .nan import NonFiniteWarning
 DEFAULT_DTYPES = {"cpu": torch.bfloat16, "cuda": torch.float16, "mps": torch.float16}
 
 
-def precision_plan(device_type: str, dtype: Optional[torch.dtype] = None) -> tuple[torch.dtype, bool]:
+def precision_plan(device_type: str, dtype: torch.dtype | None = None) -> tuple[torch.dtype, bool]:
     """`(dtype, use_scaler)` for mixed precision on `device_type` ('cpu', 'cuda', 'mps'), or a
     clear error. float16 needs a GradScaler (its range is small); bfloat16 does not."""
     if device_type not in DEFAULT_DTYPES:
@@ -59,12 +58,12 @@ class MixedPrecision(Callback):
 
     order = 10
 
-    def __init__(self, dtype: Optional[torch.dtype] = None):
+    def __init__(self, dtype: torch.dtype | None = None):
         if dtype not in (None, torch.float16, torch.bfloat16):
             raise ValueError(f"MixedPrecision(dtype={dtype}): use torch.float16 or torch.bfloat16")
         self.dtype = dtype
         self.autocast = contextlib.ExitStack()
-        self.message: Optional[str] = None
+        self.message: str | None = None
 
     def before_fit(self):
         self.device_type = self.learn.device.type

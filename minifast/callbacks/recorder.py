@@ -10,7 +10,7 @@ reading the record back and plotting it (`log`, `metric`, `plot`...) is in recor
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

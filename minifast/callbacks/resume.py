@@ -52,7 +52,7 @@ class Resume(Callback):
         unknown = sorted(set(self.pending) - set(stateful_callbacks(learn)))
         if unknown:
             warnings.warn(f"{path} holds the state of {unknown}, which this fit does not have: "
-                          "that state is not used", MinifastWarning)
+                          "that state is not used", MinifastWarning, stacklevel=2)
         learn.start_epoch = int(saved["epoch"])
 
     def before_epoch(self):

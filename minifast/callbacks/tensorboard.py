@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Union
 
 import torch
 
 from ..callback import Callback
-from ..messages import MinifastWarning
 from ..distributed import is_main_process
+from ..messages import MinifastWarning
 
 
 class TensorBoardLogger(Callback):
@@ -33,7 +32,7 @@ class TensorBoardLogger(Callback):
     order = 60  # after the Recorder (50): this batch's loss and this epoch's row are recorded
     run_in_lr_find = False  # the sweep is a probe, not part of the run: no points
 
-    def __init__(self, log_dir: Union[str, Path] = "runs", hist_every: int = 100,
+    def __init__(self, log_dir: str | Path = "runs", hist_every: int = 100,
                  log_graph: bool = True):
         try:
             from torch.utils.tensorboard import SummaryWriter  # optional dependency
@@ -98,7 +97,8 @@ def add_graph(writer, model: torch.nn.Module, xb) -> None:
             writer.add_graph(model, xb)
     except Exception as e:
         warnings.warn(f"TensorBoardLogger: could not trace {type(model).__name__} for the "
-                      f"graph ({type(e).__name__}: {e}); pass log_graph=False to skip it", MinifastWarning)
+                      f"graph ({type(e).__name__}: {e}); pass log_graph=False to skip it",
+                      MinifastWarning, stacklevel=2)
     finally:
         model.train(was_training)
 

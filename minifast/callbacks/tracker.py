@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import Optional
 
 from ..callback import Callback, CancelFitException
 from ..interrupt import hold_interrupts
@@ -116,7 +115,7 @@ class EarlyStopping(Tracker):
             self.stopped_epoch = self.learn.epoch
             warnings.warn(f"EarlyStopping: {self.monitor} did not improve for {self.wait} "
                           f"epoch(s); stopped after epoch {self.learn.epoch} "
-                          f"(best {self.best:.6g} at epoch {self.best_epoch})", MinifastWarning)
+                          f"(best {self.best:.6g} at epoch {self.best_epoch})", MinifastWarning, stacklevel=2)
             raise CancelFitException()
 
     def after_fit(self):
@@ -148,7 +147,7 @@ class SaveModel(Tracker):
                              " files go to <learn.path>/models/")
         self.every_epoch, self.fname, self.with_opt = every_epoch, name, with_opt
         self.saved: list[Path] = []
-        self.pending: Optional[str] = None  # the name to write once the epoch is over
+        self.pending: str | None = None  # the name to write once the epoch is over
 
     def after_epoch(self):
         super().after_epoch()

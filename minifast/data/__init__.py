@@ -8,13 +8,13 @@ from .augment import (
     transforms_side_on,
     transforms_top_down,
 )
-from .databunch import DataBunch
 from .course_datasets import cifar10_data, dogbreeds_data, get_dataset, mnist_data, pokemon_data
+from .databunch import DataBunch
+from .image_classifier_data import ImageClassifierData
 from .images import BadImageError, BadImageWarning, open_image
 from .labels import EmptyClassWarning
 from .split import get_cv_idxs, split_by_pct
 from .transforms import IMAGENET_STATS, ImageTransforms, tfms_from_stats
-from .image_classifier_data import ImageClassifierData
 
 __all__ = [
     "DataBunch", "ImageClassifierData", "ImageTransforms", "tfms_from_stats",

@@ -7,7 +7,7 @@ transform is really needed. Any v2 transform can also be put in `aug_tfms` direc
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 class Augmentation:

@@ -13,15 +13,14 @@ import os
 import pickle
 import zlib
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
 from .download import Fetch, Resource, cache_dir, download, file_hash
+from .image_classifier_data import ImageClassifierData
 from .labels import read_labels_csv
 from .split import get_cv_idxs
 from .transforms import IMAGENET_STATS, tfms_from_stats
-from .image_classifier_data import ImageClassifierData
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # torchvision's mirror
 RESOURCES: dict[str, list[Resource]] = {
@@ -65,7 +64,7 @@ def is_complete(name: str, folder: Path) -> bool:
     return folder.is_dir() and any(p.is_dir() for p in folder.iterdir())
 
 
-def get_dataset(name: str, fetch: Optional[Fetch] = None, verify: bool = False) -> Path:
+def get_dataset(name: str, fetch: Fetch | None = None, verify: bool = False) -> Path:
     """The local folder of data set `name` ('mnist', 'cifar10', 'pokemon', 'dogbreeds').
 
     Looks in `$MINIFAST_DATA/<name>`, then `<cache_dir()>/data/<name>`, else downloads there
@@ -198,7 +197,7 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(x), np.asarray(d["labels"], dtype=np.int64)
 
 
-def _cifar_batch_problem(d) -> Optional[str]:
+def _cifar_batch_problem(d) -> str | None:
     """What is wrong with an unpickled batch, or None: data must be [N, 3072] uint8 and labels
     N integers in 0-9."""
     if not isinstance(d, dict) or "data" not in d or "labels" not in d:
@@ -241,8 +240,8 @@ def load_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 
 # ---------------------------------------------------------------------- ready-to-train data
-def mnist_data(bs: int = 64, sz: int = 28, tfms=None, num_workers: Optional[int] = None,
-               fetch: Optional[Fetch] = None) -> ImageClassifierData:
+def mnist_data(bs: int = 64, sz: int = 28, tfms=None, num_workers: int | None = None,
+               fetch: Fetch | None = None) -> ImageClassifierData:
     """MNIST, 60,000 training and 10,000 validation (the test set) digits as RGB images."""
     path = get_dataset("mnist", fetch)
     x_trn, y_trn, x_val, y_val = load_mnist(path)
@@ -251,8 +250,8 @@ def mnist_data(bs: int = 64, sz: int = 28, tfms=None, num_workers: Optional[int]
                                            num_workers=num_workers)
 
 
-def cifar10_data(bs: int = 64, sz: int = 32, tfms=None, num_workers: Optional[int] = None,
-                 fetch: Optional[Fetch] = None) -> ImageClassifierData:
+def cifar10_data(bs: int = 64, sz: int = 32, tfms=None, num_workers: int | None = None,
+                 fetch: Fetch | None = None) -> ImageClassifierData:
     """CIFAR-10: the training batches found, validated on the test batch; classes by name."""
     path = get_dataset("cifar10", fetch)
     x_trn, y_trn, x_val, y_val, classes = load_cifar10(path)
@@ -262,7 +261,7 @@ def cifar10_data(bs: int = 64, sz: int = 32, tfms=None, num_workers: Optional[in
 
 
 def pokemon_data(bs: int = 64, sz: int = 224, tfms=None, valid_pct: float = 0.2, seed: int = 42,
-                 num_workers: Optional[int] = None, on_bad: str = "warn") -> ImageClassifierData:
+                 num_workers: int | None = None, on_bad: str = "warn") -> ImageClassifierData:
     """The 5-class Pokédex set (one folder per class), `valid_pct` held out by `seed`."""
     return ImageClassifierData.from_folder(get_dataset("pokemon"), bs=bs,
                                            tfms=tfms or tfms_from_stats(IMAGENET_STATS, sz),
@@ -271,7 +270,7 @@ def pokemon_data(bs: int = 64, sz: int = 224, tfms=None, valid_pct: float = 0.2,
 
 
 def dogbreeds_data(bs: int = 64, sz: int = 224, tfms=None, val_pct: float = 0.2, seed: int = 42,
-                   num_workers: Optional[int] = None, on_bad: str = "warn") -> ImageClassifierData:
+                   num_workers: int | None = None, on_bad: str = "warn") -> ImageClassifierData:
     """Dog breeds, Kaggle layout (labels.csv + train/<id>.jpg); `get_cv_idxs` holds out `val_pct`."""
     path = get_dataset("dogbreeds")
     n_rows = len(read_labels_csv(path / "labels.csv", path / "train", ".jpg")[0])  # as from_csv reads it

@@ -1,7 +1,7 @@
 """DataBunch: the one object a Learner needs for data — a training and a validation DataLoader."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from torch.utils.data import DataLoader
 
@@ -18,14 +18,14 @@ class DataBunch:
         self,
         train_dl: DataLoader,
         valid_dl: DataLoader,
-        test_dl: Optional[DataLoader] = None,
-        classes: Optional[Sequence[str]] = None,
+        test_dl: DataLoader | None = None,
+        classes: Sequence[str] | None = None,
     ):
         self.train_dl, self.valid_dl, self.test_dl = train_dl, valid_dl, test_dl
         self.classes = list(classes) if classes is not None else None
 
     @property
-    def c(self) -> Optional[int]:
+    def c(self) -> int | None:
         """Number of classes, when known."""
         return len(self.classes) if self.classes is not None else None
 

@@ -14,9 +14,9 @@ import shutil
 import tarfile
 import urllib.request
 import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Optional, Sequence
 
 from ..checkpoint import pid_alive
 
@@ -28,7 +28,7 @@ class Resource:
     """One file to download: where from, its sha256 (and md5, as published), whether to unpack it."""
     url: str
     sha256: str
-    md5: Optional[str] = None
+    md5: str | None = None
     extract: bool = False
 
     @property
@@ -57,7 +57,7 @@ def fetch_url(url: str, dest: Path) -> None:
         shutil.copyfileobj(response, f, 1 << 20)
 
 
-def check_member(name: str, archive: Path, link: Optional[str] = None) -> None:
+def check_member(name: str, archive: Path, link: str | None = None) -> None:
     """Refuse an archive member that would land outside the target folder."""
     for what, p in (("member", name), ("link target of", link)):
         if p is None:
@@ -95,7 +95,7 @@ def verify(path: Path, res: Resource) -> None:
         raise ValueError(f"checksum mismatch for {res.url}: md5 differs from {res.md5}")
 
 
-def download(resources: Sequence[Resource], dest: Path, fetch: Optional[Fetch] = None) -> Path:
+def download(resources: Sequence[Resource], dest: Path, fetch: Fetch | None = None) -> Path:
     """Fetch `resources` into the new folder `dest`: checked, unpacked, then renamed into place.
 
     `fetch(url, file)` does the transfer (default `fetch_url`); tests pass a local one.

@@ -13,8 +13,8 @@ and left out, or raise, instead of crashing an epoch. Test items have label 0 (u
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
 
 import numpy as np
 from torch.utils.data import DataLoader
@@ -22,8 +22,15 @@ from torch.utils.data import DataLoader
 from .download import cache_dir
 from .image_datasets import ArraysDataset, FilesDataset
 from .images import PathLike, list_images, scan_images
-from .labels import (check_class_counts, check_label_range, class_folders, encode_labels,
-                     files_by_class, int_labels, read_labels_csv)
+from .labels import (
+    check_class_counts,
+    check_label_range,
+    class_folders,
+    encode_labels,
+    files_by_class,
+    int_labels,
+    read_labels_csv,
+)
 from .loaders import default_num_workers, make_loader
 from .resize import resize_images
 from .split import get_cv_idxs, split_by_idxs, split_by_pct
@@ -81,7 +88,7 @@ def _array_pair(pair, name: str) -> tuple[np.ndarray, np.ndarray]:
     return x, int_labels(pair[1], f"{name}[1] (labels)", len(x))
 
 
-def _test_split(path: Path, test_name: Optional[str]) -> Split:
+def _test_split(path: Path, test_name: str | None) -> Split:
     if test_name is None:
         return [], np.zeros(0, dtype=np.int64)
     files = list_images(path / test_name, recursive=True)
@@ -99,7 +106,7 @@ class ImageClassifierData:
     """
 
     def __init__(self, path: PathLike, trn_ds, val_ds, classes: Sequence[str], tfms: tuple,
-                 bs: int = 64, test_ds=None, num_workers: Optional[int] = None):
+                 bs: int = 64, test_ds=None, num_workers: int | None = None):
         self.path, self.classes, self.tfms = Path(path), list(classes), tuple(tfms)
         self.trn_ds, self.val_ds, self.test_ds = trn_ds, val_ds, test_ds
         for name, ds in (("training", trn_ds), ("validation", val_ds)):
@@ -125,7 +132,7 @@ class ImageClassifierData:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def _from_files(cls, path: Path, trn: Split, val: Split, test: Split, classes: Sequence[str],
-                    tfms, bs: int, num_workers: Optional[int], on_bad: str) -> "ImageClassifierData":
+                    tfms, bs: int, num_workers: int | None, on_bad: str) -> ImageClassifierData:
         """Scan all files in one pass (one warning for all bad ones), then build the datasets."""
         tfms = _check_tfms(tfms, 224)
         bad = scan_images(trn[0] + val[0] + test[0], on_bad)
@@ -138,8 +145,8 @@ class ImageClassifierData:
 
     @classmethod
     def from_paths(cls, path: PathLike, bs: int = 64, tfms=None, trn_name: str = "train",
-                   val_name: str = "valid", test_name: Optional[str] = None,
-                   num_workers: Optional[int] = None, on_bad: str = "warn") -> "ImageClassifierData":
+                   val_name: str = "valid", test_name: str | None = None,
+                   num_workers: int | None = None, on_bad: str = "warn") -> ImageClassifierData:
         """ImageNet-style folders: `path/trn_name/<class>/*`, `path/val_name/<class>/*` and
         optionally `path/test_name/*`."""
         path = Path(path)
@@ -151,9 +158,9 @@ class ImageClassifierData:
 
     @classmethod
     def from_csv(cls, path: PathLike, folder: str, csv_fname: PathLike, bs: int = 64, tfms=None,
-                 val_idxs=None, suffix: str = "", test_name: Optional[str] = None,
-                 classes: Optional[Sequence[str]] = None, num_workers: Optional[int] = None,
-                 on_bad: str = "warn") -> "ImageClassifierData":
+                 val_idxs=None, suffix: str = "", test_name: str | None = None,
+                 classes: Sequence[str] | None = None, num_workers: int | None = None,
+                 on_bad: str = "warn") -> ImageClassifierData:
         """A CSV of `id,label` rows naming `path/folder/<id><suffix>`; `val_idxs` (CSV row numbers,
         0 = first row after the header) are held out, by default `get_cv_idxs(n_rows)`."""
         path = Path(path)
@@ -168,8 +175,8 @@ class ImageClassifierData:
 
     @classmethod
     def from_folder(cls, path: PathLike, bs: int = 64, tfms=None, valid_pct: float = 0.2,
-                    seed: int = 42, test_name: Optional[str] = None,
-                    num_workers: Optional[int] = None, on_bad: str = "warn") -> "ImageClassifierData":
+                    seed: int = 42, test_name: str | None = None,
+                    num_workers: int | None = None, on_bad: str = "warn") -> ImageClassifierData:
         """One folder of images per class, `path/<class>/*`; a random `valid_pct` is held out
         (reproducible from `seed`). Folders named `test_name`, `models` and `tmp` are not classes."""
         path = Path(path)
@@ -181,8 +188,8 @@ class ImageClassifierData:
 
     @classmethod
     def from_arrays(cls, path: PathLike, trn: tuple, val: tuple, bs: int = 64, tfms=None,
-                    classes: Optional[Sequence[str]] = None, test: Optional[np.ndarray] = None,
-                    num_workers: Optional[int] = None) -> "ImageClassifierData":
+                    classes: Sequence[str] | None = None, test: np.ndarray | None = None,
+                    num_workers: int | None = None) -> ImageClassifierData:
         """uint8 image arrays [N, H, W] (grey) or [N, H, W, 3] with int labels: `trn = (x, y)`,
         `val = (x, y)`, `test = x`. `classes=None` names the labels "0", "1", ..."""
         (x_trn, y_trn), (x_val, y_val) = _array_pair(trn, "trn"), _array_pair(val, "val")
@@ -199,7 +206,7 @@ class ImageClassifierData:
 
     # ------------------------------------------------------------------ loaders and tools
     def make_dl(self, split: str, augment: bool = False, shuffle: bool = False,
-                bs: Optional[int] = None) -> DataLoader:
+                bs: int | None = None) -> DataLoader:
         """A new DataLoader over `split` ('train'|'valid'|'test'), with the training transforms
         when `augment` (TTA) or the validation ones (precompute: no randomness)."""
         ds = self._dataset(split).with_tfms(self.tfms[0] if augment else self.tfms[1])
@@ -235,7 +242,7 @@ class ImageClassifierData:
         fig.tight_layout()
         return fig
 
-    def resize(self, px: int, new_path: Optional[PathLike] = None) -> "ImageClassifierData":
+    def resize(self, px: int, new_path: PathLike | None = None) -> ImageClassifierData:
         """The same data read from copies whose shorter side is `px`, written once under
         `new_path` (default: in the user cache, see `_resize_dir`)."""
         if not isinstance(self.trn_ds, FilesDataset):

@@ -6,8 +6,8 @@ image. `fingerprint()` names the exact items (for caches such as precomputed act
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ Transform = Callable[[Image.Image], torch.Tensor]
 class FilesDataset(Dataset):
     """Image files `fnames` with integer labels `y`, decoded to RGB and transformed on access."""
 
-    def __init__(self, fnames: Sequence[Path], y, tfms: Optional[Transform]):
+    def __init__(self, fnames: Sequence[Path], y, tfms: Transform | None):
         self.fnames = [Path(f) for f in fnames]
         self.y = int_labels(y, "y", len(self.fnames))
         self.tfms = tfms
@@ -39,7 +39,7 @@ class FilesDataset(Dataset):
         img = self.get_image(i)
         return (self.tfms(img) if self.tfms is not None else img), int(self.y[i])
 
-    def with_tfms(self, tfms: Optional[Transform]) -> "FilesDataset":
+    def with_tfms(self, tfms: Transform | None) -> FilesDataset:
         """The same items with other transforms (e.g. the training ones, for TTA)."""
         return FilesDataset(self.fnames, self.y, tfms)
 
@@ -70,7 +70,7 @@ class ArraysDataset(Dataset):
     Grey images become RGB (the channel repeated) so that ImageNet models and transforms apply.
     """
 
-    def __init__(self, x: np.ndarray, y, tfms: Optional[Transform]):
+    def __init__(self, x: np.ndarray, y, tfms: Transform | None):
         x = np.asarray(x)
         if x.dtype != np.uint8 or not (x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 3)):
             raise ValueError(f"images must be uint8 [N, H, W] or [N, H, W, 3]; got {x.dtype} "
@@ -88,7 +88,7 @@ class ArraysDataset(Dataset):
         img = self.get_image(i)
         return (self.tfms(img) if self.tfms is not None else img), int(self.y[i])
 
-    def with_tfms(self, tfms: Optional[Transform]) -> "ArraysDataset":
+    def with_tfms(self, tfms: Transform | None) -> ArraysDataset:
         return ArraysDataset(self.x, self.y, tfms)
 
     def fingerprint(self) -> str:

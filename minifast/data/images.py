@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image
 
 from ..messages import MinifastWarning
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 # Every extension Pillow can open (".jpg", ".png", ".gif", ".webp", ...): what folders are scanned for.
 IMAGE_EXTS = frozenset(ext.lower() for ext in Image.registered_extensions())
 ON_BAD = ("warn", "raise", "off")
@@ -169,7 +169,7 @@ def _reason(e: Exception) -> str:
     return str(e) if plain else f"{type(e).__name__}: {e}"
 
 
-def check_image(path: PathLike) -> Optional[str]:
+def check_image(path: PathLike) -> str | None:
     """None if `path` decodes the way training will decode it (`decode_image`), else why not."""
     try:
         decode_image(path, draft=True)
@@ -178,7 +178,7 @@ def check_image(path: PathLike) -> Optional[str]:
     return None
 
 
-def find_bad_images(paths: Sequence[Path], n_threads: Optional[int] = None) -> dict[Path, str]:
+def find_bad_images(paths: Sequence[Path], n_threads: int | None = None) -> dict[Path, str]:
     """`{path: reason}` for every file in `paths` that cannot be decoded.
 
     Decoding runs in threads: Pillow releases the GIL while it decodes.

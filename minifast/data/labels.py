@@ -8,8 +8,8 @@ import codecs
 import csv
 import io
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -72,7 +72,7 @@ def read_csv_text(csv_path: Path) -> str:
     return text
 
 
-def _check_header(header: Optional[list[str]], csv_path: Path, folder: Path, suffix: str) -> None:
+def _check_header(header: list[str] | None, csv_path: Path, folder: Path, suffix: str) -> None:
     """The first line must name the columns: refuse an empty file, and a first line that is data."""
     if header is None:
         raise ValueError(f"{csv_path} is empty: expected a header line such as 'id,label', then "
@@ -105,7 +105,7 @@ def _check_row(row: list[str], n_cols: int, where: str, folder: Path, suffix: st
 
 
 def read_labels_csv(csv_path: Path, folder: Path, suffix: str = "",
-                    classes: Optional[Sequence[str]] = None) -> tuple[list[Path], list[str]]:
+                    classes: Sequence[str] | None = None) -> tuple[list[Path], list[str]]:
     """`(files, label names)` from a CSV of `id,label` rows (a header line first).
 
     Each id names the file `folder/<id><suffix>` (Kaggle style: `labels.csv` + `train/<id>.jpg`).
@@ -165,7 +165,7 @@ def check_single_label(names: Sequence[str], lines: Sequence[int], where: str) -
                 "is really one class name, pass classes=[...] listing the classes")
 
 
-def encode_labels(names: Sequence[str], classes: Optional[Sequence[str]], where: str
+def encode_labels(names: Sequence[str], classes: Sequence[str] | None, where: str
                   ) -> tuple[np.ndarray, list[str]]:
     """Label names -> ints. `classes=None`: the sorted distinct names; else every name must be in it."""
     if classes is None:
@@ -178,7 +178,7 @@ def encode_labels(names: Sequence[str], classes: Optional[Sequence[str]], where:
     return np.array([index[n] for n in names], dtype=np.int64), list(classes)
 
 
-def int_labels(y, what: str, n_items: Optional[int] = None) -> np.ndarray:
+def int_labels(y, what: str, n_items: int | None = None) -> np.ndarray:
     """`y` as an int64 vector of class indices, refusing what a cast would change silently.
 
     `np.asarray(y, dtype=int64)` turns 1.5 into 1, NaN into -9223372036854775808 and a column of

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
@@ -53,7 +53,7 @@ class WorkerInit:
     A class, not a closure, so that it pickles for the 'spawn' start method (macOS, Windows).
     """
 
-    def __init__(self, then: Optional[Callable[[int], None]] = None):
+    def __init__(self, then: Callable[[int], None] | None = None):
         self.then = then
 
     def __call__(self, worker_id: int) -> None:
@@ -98,9 +98,9 @@ class SafeDataLoader(DataLoader):
                 batches = None
 
 
-def make_loader(ds: Dataset, bs: int, shuffle: bool = False, num_workers: Optional[int] = None,
+def make_loader(ds: Dataset, bs: int, shuffle: bool = False, num_workers: int | None = None,
                 drop_last: bool = False, persistent: bool = True,
-                worker_init_fn: Optional[Callable[[int], None]] = None) -> DataLoader:
+                worker_init_fn: Callable[[int], None] | None = None) -> DataLoader:
     """A DataLoader over `ds` with `bs` items per batch and sensible worker settings.
 
     `num_workers=None` picks `default_num_workers(len(ds))`. Workers persist between epochs

@@ -10,9 +10,9 @@ temporary file of a run killed with kill -9 is removed by the next run, once its
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 from PIL import Image
 

@@ -6,7 +6,6 @@ drawn with seed 0 by `tools/make_mnist_sample.py`; 1.7 MB as compressed uint8.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -30,7 +29,7 @@ def _to_tensors(x: np.ndarray, y: np.ndarray) -> TensorDataset:
     return TensorDataset(images.unsqueeze(1), torch.from_numpy(y))  # [N, 1, 28, 28]
 
 
-def mnist_sample_data(bs: int = 64, n_train: Optional[int] = None, seed: int = 0) -> DataBunch:
+def mnist_sample_data(bs: int = 64, n_train: int | None = None, seed: int = 0) -> DataBunch:
     """The sample as a DataBunch of normalised tensors [N, 1, 28, 28] with 10 classes.
 
     The images are already tensors in memory, so loading costs nothing per batch: no workers.

@@ -6,8 +6,6 @@ variance E[x^2] - E[x]^2 does not lose its digits. Every pixel counts once, at t
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -29,7 +27,7 @@ class _PixelSums(Dataset):
         return torch.from_numpy(np.stack([px.sum(0), (px * px).sum(0), np.full(3, len(px))], 1))
 
 
-def channel_stats(ds: Dataset, num_workers: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+def channel_stats(ds: Dataset, num_workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`(mean, std)`, each of 3 floats, over every pixel of every image of `ds` (RGB, in [0, 1]).
 
     `ds` needs `get_image(i) -> PIL RGB image` (FilesDataset and ArraysDataset have it).

@@ -11,7 +11,7 @@ up/down are not), `transforms_top_down` (satellite, microscope: all 8 flips/rota
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from PIL import Image
@@ -56,8 +56,8 @@ def _to_normalised_tensor(stats: Stats) -> list:
             v2.Normalize(mean=[float(m) for m in stats[0]], std=[float(s) for s in stats[1]])]
 
 
-def tfms_from_stats(stats: Stats, sz: int, aug_tfms: Optional[Sequence[Callable]] = None,
-                    max_zoom: Optional[float] = None) -> tuple[ImageTransforms, ImageTransforms]:
+def tfms_from_stats(stats: Stats, sz: int, aug_tfms: Sequence[Callable] | None = None,
+                    max_zoom: float | None = None) -> tuple[ImageTransforms, ImageTransforms]:
     """`(train_tfms, valid_tfms)` for images normalised with `stats = (mean, std)` per channel.
 
     `aug_tfms`: a list such as `transforms_side_on` (default: no augmentation). `max_zoom`: the
@@ -74,6 +74,7 @@ def tfms_from_stats(stats: Stats, sz: int, aug_tfms: Optional[Sequence[Callable]
         scale = v2.RandomResize(sz, int(round(sz * max_zoom)) + 1)  # shorter side in [sz, sz*max_zoom]
     else:
         scale = v2.Resize(sz)
-    train = v2.Compose([scale, *build_augmentations(aug_tfms), v2.RandomCrop(sz), *_to_normalised_tensor(stats)])
+    train = v2.Compose([scale, *build_augmentations(aug_tfms), v2.RandomCrop(sz),
+                        *_to_normalised_tensor(stats)])
     valid = v2.Compose([v2.Resize(sz), v2.CenterCrop(sz), *_to_normalised_tensor(stats)])
     return ImageTransforms(train, sz, stats), ImageTransforms(valid, sz, stats)

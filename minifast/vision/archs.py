@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -25,7 +25,7 @@ from ..data.transforms import IMAGENET_STATS, ImageTransforms, Stats, tfms_from_
 
 LITE_STATS: Stats = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # EfficientNet-Lite: (x - 0.5) / 0.5
 
-Arch = Union[str, Callable[..., nn.Module]]
+Arch = str | Callable[..., nn.Module]
 
 
 class PretrainedWeightsUnavailable(RuntimeError):
@@ -54,7 +54,7 @@ def efficientnet_lite0(pretrained: bool = True) -> nn.Module:
 LITE0_WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 
 
-def lite0_state_dict(path: Union[str, os.PathLike]) -> dict[str, torch.Tensor]:
+def lite0_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The EfficientNet-Lite0 weights in `path`, read only once the file's SHA-256 is the expected
     one: a truncated, corrupt or swapped file is refused with a clear message instead of loading
     wrong weights (or failing deep inside torch.load)."""
@@ -214,8 +214,8 @@ def arch_stats(arch: Arch) -> Stats:
     return get_arch(arch).stats
 
 
-def tfms_from_model(arch: Arch, sz: int, aug_tfms: Optional[Sequence[Callable]] = None,
-                    max_zoom: Optional[float] = None) -> tuple[ImageTransforms, ImageTransforms]:
+def tfms_from_model(arch: Arch, sz: int, aug_tfms: Sequence[Callable] | None = None,
+                    max_zoom: float | None = None) -> tuple[ImageTransforms, ImageTransforms]:
     """`tfms_from_stats` with the normalisation the pretrained `arch` was trained with.
 
     `arch` is a constructor exported by minifast (`resnet34`) or its name (`"resnet34"`).

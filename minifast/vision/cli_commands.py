@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -61,7 +60,7 @@ class SaveHeadOnly(Callback):
     order = 80  # after the Recorder (50) has written the last epoch's row
 
     def __init__(self):
-        self.accuracy: Optional[float] = None
+        self.accuracy: float | None = None
 
     def after_fit(self):
         if self.accuracy is None:  # the first fit only
@@ -74,7 +73,7 @@ def final_accuracy(learn) -> float:
     return float(learn.recorder.log["accuracy"])
 
 
-def train_head_then_all(learn, epochs: int, bn_freeze: Optional[bool] = None) -> tuple[float, float]:
+def train_head_then_all(learn, epochs: int, bn_freeze: bool | None = None) -> tuple[float, float]:
     """lr_find on the head, then `learn.fine_tune(epochs, lr, freeze_epochs=epochs)` on a learner
     in precompute mode; returns the validation accuracy of (head only, fine-tuned).
 

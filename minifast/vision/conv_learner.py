@@ -18,8 +18,8 @@ Learner's.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -51,8 +51,8 @@ class ConvLearner(Learner):
                  precompute: bool = False, train_bn: bool = False, loss_func=None,
                  opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
                  metrics: Sequence[Callable] = (accuracy,), cbs: Iterable[Callback] = (),
-                 wd: float = 0.01, path: Union[str, Path, None] = None,
-                 device: Union[str, torch.device, None] = None, arch: Optional[str] = None,
+                 wd: float = 0.01, path: str | Path | None = None,
+                 device: str | torch.device | None = None, arch: str | None = None,
                  channels_last: bool = False, bn_freeze: bool = False):
         cbs = list(cbs) if train_bn and not bn_freeze else [BnFreeze(bn_freeze), *cbs]
         path = path if path is not None else getattr(data, "path", ".")
@@ -67,14 +67,14 @@ class ConvLearner(Learner):
         self.precompute = precompute
 
     @classmethod
-    def pretrained(cls, arch: Arch, data, ps: Union[None, float, Sequence[float]] = None,
-                   xtra_fc: Optional[Sequence[int]] = None, custom_head: Optional[nn.Module] = None,
+    def pretrained(cls, arch: Arch, data, ps: None | float | Sequence[float] = None,
+                   xtra_fc: Sequence[int] | None = None, custom_head: nn.Module | None = None,
                    precompute: bool = False, pretrained: bool = True, train_bn: bool = False,
                    opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
                    metrics: Sequence[Callable] = (accuracy,), wd: float = 0.01,
-                   path: Union[str, Path, None] = None, device: Union[str, torch.device, None] = None,
+                   path: str | Path | None = None, device: str | torch.device | None = None,
                    cbs: Iterable[Callback] = (), channels_last: bool = False,
-                   bn_freeze: Optional[bool] = None) -> "ConvLearner":
+                   bn_freeze: bool | None = None) -> ConvLearner:
         """The body of ImageNet model `arch` (frozen) + a new head for `data.c` classes.
 
         `ps`, `xtra_fc`: the default head's dropouts and hidden layers (see `create_head`);
@@ -117,7 +117,7 @@ class ConvLearner(Learner):
         bn_cb.whole_body = do_freeze
 
 
-    def to_channels_last(self) -> "ConvLearner":
+    def to_channels_last(self) -> ConvLearner:
         """Store the model's image-shaped (4-d) weights channels-last (NHWC) in memory.
 
         Why: the CPU's convolution kernels (oneDNN) work on NHWC; with the default NCHW layout
@@ -156,7 +156,7 @@ class ConvLearner(Learner):
         return self.data
 
     @property
-    def precompute_dir(self) -> Optional[Path]:
+    def precompute_dir(self) -> Path | None:
         """The cache folder of the latest features (None until a fit first used them)."""
         return self.precomp.folder
 
@@ -205,17 +205,17 @@ class ConvLearner(Learner):
         """Test-time augmentation: `(log_preds[n_aug + 1, N, C], targets)`; see `predict.tta`."""
         return tta(self, n_aug, is_test)
 
-    def predict_image(self, img: Union[str, Path, Image.Image]) -> tuple[str, int, torch.Tensor]:
+    def predict_image(self, img: str | Path | Image.Image) -> tuple[str, int, torch.Tensor]:
         """`(class_name, class_idx, probs)` for one image file or PIL image."""
         return predict_one(self, img)
 
-    def export(self, path: Union[str, Path]) -> Path:
+    def export(self, path: str | Path) -> Path:
         """Write one file for inference (weights, classes, arch, head, transform); read it back
         with `load_learner(path)`. Tensors and plain containers only: see vision/export.py."""
         return export_learner(self, path)
 
 
-def _n_outputs(head: nn.Module) -> Optional[int]:
+def _n_outputs(head: nn.Module) -> int | None:
     """The head's number of outputs: its last Linear layer's (None if it has none)."""
     linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
     return linears[-1].out_features if linears else None

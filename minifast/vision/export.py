@@ -20,8 +20,9 @@ arbitrary object could (fastai's `export.pkl` pickles the whole Learner). Versio
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any
 
 import torch
 from PIL import Image
@@ -153,8 +154,8 @@ class InferenceLearner:
         """The same as `predict` (ConvLearner's name for it)."""
         return self.predict(img)
 
-    def get_preds(self, items: Union[Sequence[ImageLike], DataLoader], bs: int = 64
-                  ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def get_preds(self, items: Sequence[ImageLike] | DataLoader, bs: int = 64
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`(probs[N, C], targets)` on the CPU, as `Learner.get_preds`.
 
         `items`: image files / PIL images (transformed here, `bs` at a time; targets is None) or
@@ -181,7 +182,7 @@ class InferenceLearner:
                             for im in images])
 
 
-def load_learner(path: PathLike, device: Union[str, torch.device, None] = None) -> InferenceLearner:
+def load_learner(path: PathLike, device: str | torch.device | None = None) -> InferenceLearner:
     """Rebuild what `learn.export(path)` (or `minifast train`) wrote, ready to predict.
 
     `device=None` means the CPU: an exported model is usually served where there may be no GPU

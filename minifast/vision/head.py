@@ -7,7 +7,7 @@ final BatchNorm -> Dropout -> Linear to the classes. The output is raw scores (l
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -28,8 +28,8 @@ class AdaptiveConcatPool2d(nn.Module):
         return torch.cat([self.max_pool(x), self.avg_pool(x)], dim=1)
 
 
-def create_head(n_features: int, n_classes: int, xtra_fc: Optional[Sequence[int]] = None,
-                ps: Union[None, float, Sequence[float]] = None) -> nn.Sequential:
+def create_head(n_features: int, n_classes: int, xtra_fc: Sequence[int] | None = None,
+                ps: None | float | Sequence[float] = None) -> nn.Sequential:
     """The default head for a body whose output has `n_features` channels.
 
     `xtra_fc`: sizes of hidden linear layers (default `[512]`; `[]` for none). `ps`: dropout
@@ -50,7 +50,7 @@ def create_head(n_features: int, n_classes: int, xtra_fc: Optional[Sequence[int]
     return nn.Sequential(*layers)
 
 
-def _dropouts(ps: Union[None, float, Sequence[float]], n_linear: int) -> list[float]:
+def _dropouts(ps: None | float | Sequence[float], n_linear: int) -> list[float]:
     if ps is None:
         return [0.25] * (n_linear - 1) + [0.5]
     ps = [float(ps)] * n_linear if isinstance(ps, (int, float)) else [float(p) for p in ps]

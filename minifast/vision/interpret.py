@@ -6,7 +6,7 @@ or ambiguous ones, sometimes a sign that the crop cut off what mattered.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ class ClassificationInterpretation:
     `probs[N, C]`, `targets[N]`, `preds[N]` (argmax) and `losses[N]` (cross-entropy per item).
     """
 
-    def __init__(self, learn, dl: Optional[DataLoader] = None):
+    def __init__(self, learn, dl: DataLoader | None = None):
         self.learn = learn
         probs, targets = learn.get_preds(dl)
         self.probs, self.targets = probs, targets.long()
@@ -53,7 +53,7 @@ class ClassificationInterpretation:
     def most_confused(self, min_val: int = 1) -> list[tuple[str, str, int]]:
         return most_confused(self.confusion_matrix(), self.classes, min_val)
 
-    def top_losses(self, k: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def top_losses(self, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """`(losses, indices)` of the `k` items with the highest loss (all when k is None)."""
         return self.losses.topk(len(self.losses) if k is None else min(k, len(self.losses)))
 

@@ -23,7 +23,7 @@ import hashlib
 import os
 import warnings
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
@@ -56,9 +56,9 @@ class Precompute(Callback):
 
     def __init__(self, on: bool = False):
         self.on = on
-        self.features: Optional[DataBunch] = None  # the cached features of `self.seen_data`
-        self.folder: Optional[Path] = None  # their cache entry
-        self.root: Optional[Path] = None  # chosen on first use: see cache_root
+        self.features: DataBunch | None = None  # the cached features of `self.seen_data`
+        self.folder: Path | None = None  # their cache entry
+        self.root: Path | None = None  # chosen on first use: see cache_root
         self.seen_data, self.seen_body = None, None
 
     def before_fit(self):
@@ -203,7 +203,7 @@ def writable(folder: Path) -> bool:
     return False
 
 
-def read_features(file: Path, rows: int) -> Optional[dict]:
+def read_features(file: Path, rows: int) -> dict | None:
     """`{"x", "y"}` from `file`, or None when it is missing or damaged (with a warning naming
     it): unreadable, not `rows` rows, or a checksum that does not match its tensors."""
     if not file.is_file():
@@ -220,7 +220,7 @@ def read_features(file: Path, rows: int) -> Optional[dict]:
     return {"x": saved["x"], "y": saved["y"]}
 
 
-def _damage(saved, rows: int) -> Optional[str]:
+def _damage(saved, rows: int) -> str | None:
     """Why a loaded cache file cannot be used, or None."""
     if not isinstance(saved, dict) or not {"x", "y", "rows", "checksum"} <= saved.keys():
         return "is not a feature file of this minifast version"
@@ -251,7 +251,7 @@ def tensors_sha256(*tensors: torch.Tensor) -> str:
     return h.hexdigest()
 
 
-def _feature_dl(arrays: dict, like: Optional[DataLoader], shuffle: bool) -> DataLoader:
+def _feature_dl(arrays: dict, like: DataLoader | None, shuffle: bool) -> DataLoader:
     # Same batch size and drop_last as the image DataLoader it replaces; same RNG when shuffled.
     bs = like.batch_size if like is not None and like.batch_size else 64
     drop_last = like.drop_last if like is not None else False

@@ -11,8 +11,8 @@ whatever the precompute mode): the one inference loop of minifast.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from ..data.images import check_image_size, open_image, to_rgb
 from ..messages import MinifastWarning
 from .head import TransferModel
 
-ImageLike = Union[str, Path, Image.Image]
+ImageLike = str | Path | Image.Image
 
 
 def tta(learn, n_aug: int = 4, is_test: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -78,8 +78,8 @@ def predict_one(learn, img: ImageLike) -> tuple[str, int, torch.Tensor]:
     return _named(probs[0], data.classes)
 
 
-def predict_image(model: TransferModel, tfm, classes: Optional[Sequence[str]], img: ImageLike,
-                  device: Optional[torch.device] = None) -> tuple[str, int, torch.Tensor]:
+def predict_image(model: TransferModel, tfm, classes: Sequence[str] | None, img: ImageLike,
+                  device: torch.device | None = None) -> tuple[str, int, torch.Tensor]:
     """`(class_name, class_idx, probs)` for a bare model, without a Learner (what `load_learner`
     in export.py returns). A ConvLearner's `predict_image` goes through `get_preds` instead."""
     x = image_batch(img, tfm)
@@ -94,7 +94,7 @@ def predict_image(model: TransferModel, tfm, classes: Optional[Sequence[str]], i
     return _named(_softmax(out.float())[0].cpu(), classes)
 
 
-def _named(probs: torch.Tensor, classes: Optional[Sequence[str]]) -> tuple[str, int, torch.Tensor]:
+def _named(probs: torch.Tensor, classes: Sequence[str] | None) -> tuple[str, int, torch.Tensor]:
     idx = int(probs.argmax())
     return (str(classes[idx]) if classes is not None else str(idx)), idx, probs
 
