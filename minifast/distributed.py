@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
 
 from .checkpoint import save_checkpoint
 
@@ -155,3 +156,46 @@ def main_process_first() -> Iterator[None]:
     finally:
         if is_main_process():
             barrier()  # let the others go
+
+
+# ---------------------------------------------------------------- each rank's share of the data
+class ShardSampler(Sampler[int]):
+    """Indices `rank, rank + world, rank + 2*world, ...` of `n` items: each item on exactly one
+    rank, no padding (unlike DistributedSampler), so sums over ranks equal sums over the set."""
+
+    def __init__(self, n: int, rank: int, world: int):
+        self.n, self.rank, self.world = n, rank, world
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.n, self.world))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.world))
+
+
+def shard_dataloader(dl: DataLoader, train: bool, seed: int = 0) -> DataLoader:
+    """A DataLoader like `dl` that yields only this rank's items.
+
+    Training: `DistributedSampler` (shuffled if `dl` was), which pads so every rank runs the same
+    number of batches — DDP needs that. Validation: `ShardSampler`, no padding, exact sums.
+    """
+    if not isinstance(dl, DataLoader) or isinstance(dl.dataset, IterableDataset):
+        raise TypeError(f"Distributed can shard only a torch DataLoader over a map-style dataset; "
+                        f"got {type(dl).__name__}. Build the data with torch DataLoaders.")
+    if dl.batch_size is None:
+        raise ValueError("Distributed cannot shard a DataLoader built with a custom batch_sampler;"
+                         " give it batch_size= (and shuffle=) instead")
+    n = len(dl.dataset)
+    if train:
+        shuffle = isinstance(dl.sampler, torch.utils.data.RandomSampler)
+        sampler = DistributedSampler(dl.dataset, world_size(), rank(), shuffle=shuffle, seed=seed)
+    else:
+        if n < world_size():
+            raise ValueError(f"the validation set has {n} items, fewer than the {world_size()} "
+                             "processes: every rank needs at least one; use fewer processes")
+        sampler = ShardSampler(n, rank(), world_size())
+    workers = dl.num_workers
+    return DataLoader(dl.dataset, batch_size=dl.batch_size, sampler=sampler, num_workers=workers,
+                      collate_fn=dl.collate_fn, pin_memory=dl.pin_memory, drop_last=dl.drop_last,
+                      worker_init_fn=dl.worker_init_fn, persistent_workers=dl.persistent_workers,
+                      prefetch_factor=dl.prefetch_factor if workers > 0 else None)

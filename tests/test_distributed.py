@@ -18,8 +18,14 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from minifast import Learner, distrib
-from minifast.callbacks.distributed import ShardSampler, shard_dataloader
-from minifast.distributed import all_reduce_sum, is_main_process, rank, world_size
+from minifast.distributed import (
+    ShardSampler,
+    all_reduce_sum,
+    is_main_process,
+    rank,
+    shard_dataloader,
+    world_size,
+)
 
 SCRIPT = Path(__file__).with_name("ddp_script.py")
 
