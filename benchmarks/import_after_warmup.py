@@ -1,6 +1,6 @@
 """What does importing a framework *between the warm-up and the fit* cost a raw PyTorch loop?
 
-`../shared/bench/overhead_bench.py` (the fresh-process harness of issue 17) warms torch up with
+`../shared/bench/overhead_bench.py` (the fresh-process harness) warms torch up with
 raw-loop batches, then imports the framework under test, then times its fit; its raw side
 imports nothing. So the framework's fit also pays for whatever the import did to the process:
 the objects it allocated sit where the warm-up's freed memory was, and the fit's tensors need

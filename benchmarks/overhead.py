@@ -1,4 +1,4 @@
-"""How much slower is `Learner.fit` than the raw PyTorch loop it replaces? (issue 9)
+"""How much slower is `Learner.fit` than the raw PyTorch loop it replaces?
 
 Both sides train the same model (same initial weights), on the same pre-batched tensors, with the
 same optimiser, lr, weight decay and loss, for one epoch, then evaluate the same validation batches:

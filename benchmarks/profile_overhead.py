@@ -2,7 +2,7 @@
 
 Profiles one epoch of the MLP from `overhead.py` and prints the functions with the most *own*
 time (tottime), so framework bookkeeping (dispatch, callbacks, tqdm) shows up next to the
-PyTorch calls that do the real work. Used to find and remove loop overhead (issue 9).
+PyTorch calls that do the real work. Used to find and remove loop overhead.
 
     python benchmarks/profile_overhead.py              # 938 batches of 64
     python benchmarks/profile_overhead.py --components # microseconds per batch, piece by piece

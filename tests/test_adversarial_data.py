@@ -1,4 +1,4 @@
-"""Issue 16, the data side: inputs users really have, each either read right or refused by name.
+"""The data side under attack: inputs users really have, each either read right or refused by name.
 
 Groups: images that passed the scan and crashed an epoch (EXIF), CSVs and label arrays that were
 silently misread, downloads killed with kill -9, a read-only data folder, then hostile inputs of

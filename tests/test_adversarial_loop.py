@@ -1,5 +1,5 @@
 """The loop against hostile callbacks, signals and files: restores that must happen anyway,
-checkpoints that must be refused whole, and resumes that must not half-happen (issue 16)."""
+checkpoints that must be refused whole, and resumes that must not half-happen."""
 import os
 import signal
 
@@ -33,7 +33,7 @@ class RaiseInAfterFit(Callback):
 
 
 def test_a_callback_raising_in_after_fit_does_not_stop_early_stopping_restoring():
-    """Issue 16 item 8: the best weights come back even when another after_fit raises first."""
+    """The best weights come back even when another after_fit raises first."""
     learn, script = synth_learner(), Scripted([1.0, 0.5, 0.9, 0.8])
     with pytest.raises(RuntimeError, match="broke in after_fit"), learn.silent():
         learn.fit(0.1, 4, cbs=[script, EarlyStopping(patience=5), RaiseInAfterFit()])

@@ -110,7 +110,7 @@ def test_extra_entries_are_saved(tmp_path):
     assert state["note"] == "hello" and state["step"].item() == 3
 
 
-# ------------------------------------------------------------------ half-loads (issue 16 item 6)
+# ------------------------------------------------------------------ half-loads
 def sgd_learner(path, **kwargs):
     return synth_learner(path=path, opt_func=functools.partial(torch.optim.SGD, momentum=0.9),
                          **kwargs)

@@ -264,7 +264,7 @@ print("ok", len(learn.recorder.values), tuple(preds.shape), flush=True)
 
 
 def test_a_process_group_sigint_leaves_persistent_workers_alive(tmp_path):
-    """Issue 16 item 1: after Ctrl-C with DataLoader workers, fit and get_preds work again."""
+    """After Ctrl-C with DataLoader workers, fit and get_preds work again."""
     proc = subprocess.run([sys.executable, "-c", GROUP_SIGINT], cwd=REPO, capture_output=True,
                           text=True, timeout=120, start_new_session=True)  # its own group
     assert proc.stdout.split("\n")[:2] == ["interrupted", "ok 2 (320, 1)"], proc.stderr[-2000:]
@@ -306,7 +306,7 @@ print("ok", len(learn.recorder.values), tuple(preds.shape), flush=True)
 
 
 def test_a_process_group_sigint_on_an_image_folder_leaves_fit_and_get_preds_working(tmp_path):
-    """Issue 16 item 1, as users meet it: >= 256 images in folders get 2 workers by default."""
+    """As users meet it: >= 256 images in folders get 2 workers by default."""
     proc = subprocess.run([sys.executable, "-c", GROUP_SIGINT_IMAGES, str(tmp_path / "imgs")],
                           cwd=REPO, capture_output=True, text=True, timeout=240,
                           start_new_session=True)  # its own process group, so pytest is spared

@@ -24,9 +24,7 @@ from tests.conftest import REPO, shared_data_dir
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 NEEDS_SHARED_DATA = {"02_cifar10", "03_pokemon", "04_dog_breeds"}  # 01 and 05 use the bundled sample
 CELL_TIMEOUT_S = 300
-# Issue 18 (second edition) rewrote every notebook to end with `RESULT` lines. A notebook not yet
-# rewritten would be named here, exempt from the RESULT checks below until it is redone.
-FIRST_EDITION: set[str] = set()
+# Every notebook ends with `RESULT <name> <value>` lines, which docs/index.md quotes.
 
 
 RESULT_LINE = re.compile(r"^RESULT (\S+) (\S+)$", re.MULTILINE)
@@ -63,8 +61,7 @@ def test_notebook_runs_in_quick_mode(path: Path, tmp_path: Path, monkeypatch):
               if o.get("output_type") == "error"]
     assert not errors, errors
     assert "quick mode" in _all_text(nb), "the notebook must print that it runs in quick mode"
-    if path.stem not in FIRST_EDITION:
-        assert "minutes" in result_lines(nb), f"{path.name}: no 'RESULT minutes <value>' line in quick mode"
+    assert "minutes" in result_lines(nb), f"{path.name}: no 'RESULT minutes <value>' line in quick mode"
     print(f"{path.name}: quick mode in {seconds:.1f} s")
 
 
@@ -82,10 +79,9 @@ def test_committed_notebook_has_outputs(path: Path):
     assert "full mode" in _all_text(nb), f"{path.name}: the committed outputs are not a full-mode run"
 
 
-SECOND_EDITION = [p for p in NOTEBOOKS if p.stem not in FIRST_EDITION]
 
 
-@pytest.mark.parametrize("path", SECOND_EDITION, ids=[p.stem for p in SECOND_EDITION])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_committed_notebook_prints_its_results(path: Path):
     """The last code cell prints `RESULT <name> <value>` per figure, `minutes` among them."""
     results = result_lines(nbformat.read(path, as_version=4))

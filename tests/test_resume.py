@@ -319,7 +319,7 @@ def worker_learner(path) -> Learner:
 
 
 def test_resume_with_dataloader_workers_is_exact(tmp_path):
-    """Issue 16 item 5: persistent workers carried their generators across epochs."""
+    """Persistent workers carried their generators across epochs."""
     full = worker_learner(tmp_path)
     assert full.data.valid_dl.persistent_workers and not full.data.train_dl.persistent_workers
     fit(full, "one_cycle", 3, cbs=[SaveModel(every_epoch=True, name="ep")])
