@@ -24,9 +24,9 @@ class LayerRow:
 
     name: str                      # its path in the model, e.g. "body.0" ("" for the model itself)
     kind: str                      # its class, e.g. "Conv2d"
-    out_shape: list | None      # [16, 32, 112, 112]; a list of shapes for a tuple; None: not run
+    out_shape: list | None         # [16, 32, 112, 112]; a list of shapes for a tuple; None: not run
     n_params: int                  # parameters it owns itself (not those of its children)
-    trainable: bool | None      # do they all train? None when it owns none
+    trainable: bool | None         # do they all train? None when it owns none
 
 
 def layer_rows(model: nn.Module, xb: Any) -> list[LayerRow]:
