@@ -94,7 +94,7 @@ class Learner(Loop):
         resuming = [Resume(resume)] if resume else []
         self.fit_epochs(n_epochs, max_lr, wds, [*cbs, one_cycle, *resuming])
 
-    def lr_find(self, start_lr: float = 1e-5, end_lr: float = 10, num_it: int = 100,
+    def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100,
                 linear: bool = False) -> SuggestedLRs | None:
         """Sweep the lr upwards over `num_it` training batches (repeating the data if it is
         shorter), recording the loss, then put the model and optimiser back. Returns the

@@ -28,14 +28,16 @@ class LRFinder(Callback):
     over, so a small data set still gets a full curve. It stops early when the smoothed loss is
     NaN or passes 4x its best, where "best" counts only from batch 10 on: the first few batches'
     average is noise, and after `unfreeze()` a tiny, lucky early loss would otherwise end the
-    sweep after a dozen points (fastai 0.7's rule). LR range test: Smith 2015; fastai 0.7.
+    sweep after a dozen points (fastai 0.7's rule). The sweep starts at 1e-7 (fastai v2's
+    default): a fine-tuned network's best lrs can be below 1e-5, and the curve must show the
+    loss falling before it rises. LR range test: Smith 2015; fastai 0.7.
     `after_fit` runs in the learner's `finally`, so the restore happens after an error or Ctrl-C.
     """
 
     order = -20  # after Precompute / Distributed choose the loader, which the sweep then repeats
     warmup = 10  # batches before the best loss counts (see above)
 
-    def __init__(self, start_lr: float = 1e-5, end_lr: float = 10, num_it: int = 100,
+    def __init__(self, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100,
                  linear: bool = False, beta: float = 0.98):
         if not 0 < start_lr < end_lr:
             raise ValueError(f"lr_find needs 0 < start_lr < end_lr, got {start_lr} and {end_lr}")
