@@ -452,7 +452,7 @@ Now the check. Same data (fresh `get_data()`), same initial weights (`get_model(
 1. `learn.fit(LR, EPOCHS)` against the plain loop of section 1;
 2. `learn.fit(...)` with minifast's `ParamScheduler` and *its* `sched_cos` against our
    scheduler of section 4;
-3. `learn.lr_find(num_it=NUM_IT)` against our finder of section 5 (lrs and losses).
+3. `learn.lr_find(start_lr=1e-5, num_it=NUM_IT)` against our finder of section 5 (lrs and losses).
 
 Each must agree batch for batch to 1e-6.
 """),
@@ -486,7 +486,7 @@ assert diff_sched < 1e-6 and diff_lrs < 1e-12
 # 3. the LR finder
 learn = Learner(get_model(), get_data())
 with learn.silent():
-    suggested = learn.lr_find(num_it=NUM_IT)
+    suggested = learn.lr_find(start_lr=1e-5, num_it=NUM_IT)  # our finder's start
 diff_find = max_diff(learn.recorder.loss_values(), finder.losses)
 diff_find_lrs = max_diff(np.array(learn.recorder.lrs)[:, 0], finder.lrs)
 print(f'3. lr_find: {len(finder.losses)} points, max loss difference {diff_find:.2e}, '
