@@ -117,6 +117,6 @@ def make_loader(ds: Dataset, bs: int, shuffle: bool = False, num_workers: int | 
     # validation comes later) and shift every later shuffle: they get their own generator.
     init = WorkerInit(worker_init_fn) if n_workers > 0 else worker_init_fn
     return SafeDataLoader(ds, batch_size=bs, shuffle=shuffle, num_workers=n_workers,
-                      pin_memory=torch.cuda.is_available(), drop_last=drop_last,
-                      persistent_workers=keep, worker_init_fn=init,
-                      generator=torch.Generator().manual_seed(0) if keep else None)
+                          pin_memory=torch.cuda.is_available(), drop_last=drop_last,
+                          persistent_workers=keep, worker_init_fn=init,
+                          generator=torch.Generator().manual_seed(0) if keep else None)
