@@ -32,6 +32,15 @@ def passes_ok(dl, n: int = 3) -> bool:
     return all(sorted(int(v) for _, y in dl for v in y) == list(range(16)) for _ in range(n))
 
 
+def pass_interrupted(dl) -> bool:
+    """One pass over `dl`: True when the Ctrl-C came out of it as a KeyboardInterrupt."""
+    try:
+        list(dl)
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
 def reset_interrupted() -> dict:
     """Ctrl-C while persistent workers are being reset for the next pass."""
     dl = make_loader(DS, bs=4, num_workers=2, persistent=True)
@@ -50,11 +59,7 @@ def reset_interrupted() -> dict:
             ctrl_c()
         return real_get(self)
     it_class._reset, it_class._get_data = reset, get_data
-    interrupted = False
-    try:
-        list(dl)
-    except KeyboardInterrupt:
-        interrupted = True
+    interrupted = pass_interrupted(dl)
     it_class._reset, it_class._get_data = real_reset, real_get
     try:
         ok = passes_ok(dl)
@@ -73,11 +78,7 @@ def fork_hook_interrupted() -> dict:
             ctrl_c()
     os.register_at_fork(after_in_parent=hook)
     dl = make_loader(DS, bs=4, num_workers=2, shuffle=True)
-    interrupted = False
-    try:
-        list(dl)
-    except KeyboardInterrupt:
-        interrupted = True
+    interrupted = pass_interrupted(dl)
     return {"interrupted": interrupted, "later_passes": passes_ok(dl, 1)}
 
 
@@ -93,11 +94,7 @@ def start_interrupted() -> dict:
             ctrl_c()
     multiprocessing.process.BaseProcess.start = start
     dl = make_loader(DS, bs=4, num_workers=2, shuffle=True)
-    interrupted = False
-    try:
-        list(dl)
-    except KeyboardInterrupt:
-        interrupted = True
+    interrupted = pass_interrupted(dl)
     multiprocessing.process.BaseProcess.start = real_start
     gc.collect()
     return {"interrupted": interrupted, "children": live_children(), "later_passes": passes_ok(dl, 1)}

@@ -80,7 +80,7 @@ class Precompute(Callback):
             # so a seeded script trains the same whether or not a cache existed.
             with torch.random.fork_rng(devices=[]):
                 self.features, self.folder = feature_data(learn, learn.data, self.root)
-            self.seen_data, self.seen_body = learn.data, body_versions(learn.model)
+            self.seen_data, self.seen_body = learn.data, body  # computing changes no weight
         return self.features
 
     def before_train(self):
