@@ -12,7 +12,8 @@ def test_cli_parser_knows_the_three_commands():
     assert parser.parse_args(["train", "imgs", "--epochs", "2"]).epochs == 2
     train = parser.parse_args(["train", "imgs", "--bn-freeze", "--channels-last"])
     assert train.bn_freeze and train.channels_last
-    assert not parser.parse_args(["train", "imgs"]).channels_last
+    assert parser.parse_args(["train", "imgs"]).channels_last is None  # the learner's default
+    assert parser.parse_args(["train", "imgs", "--no-channels-last"]).channels_last is False
     assert parser.parse_args(["train", "imgs"]).bn_freeze is None  # the learner's default policy
     assert parser.parse_args(["train", "imgs", "--no-bn-freeze"]).bn_freeze is False
     assert parser.parse_args(["predict", "m.pth", "a.jpg", "b.jpg"]).images == ["a.jpg", "b.jpg"]

@@ -363,7 +363,7 @@ def test_channels_last_changes_the_layout_not_the_results(tmp_path):
     data = tensor_data(n_train=4, n_valid=4)
     # SGD, not Adam: Adam's first step is about lr * sign(grad), so float rounding in a tiny
     # gradient could flip a whole step; SGD's step is proportional to the gradient.
-    plain = make_learner(data, tmp_path / "plain", opt_func=torch.optim.SGD)
+    plain = make_learner(data, tmp_path / "plain", channels_last=False, opt_func=torch.optim.SGD)
     fast = make_learner(data, tmp_path / "fast", channels_last=True, opt_func=torch.optim.SGD)
     convs = [m.weight for m in fast.model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) > 0 and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
@@ -383,9 +383,18 @@ def test_channels_last_changes_the_layout_not_the_results(tmp_path):
     assert moved > 0.1 and differ < 1e-3  # the step moved weights by ~0.8; the layouts agree
 
 
+def test_channels_last_is_the_default_on_the_cpu_only(tmp_path):
+    data = tensor_data(n_train=4, n_valid=4)
+    learn = make_learner(data, tmp_path)
+    convs = [m.weight for m in learn.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert not any(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+                   for w in make_learner(data, tmp_path, channels_last=False).model.parameters())
+
+
 def test_channels_last_precompute_shares_the_cache_and_checkpoints_load_across_layouts(tmp_path):
     data = tensor_data(n_train=4, n_valid=4)
-    plain = make_learner(data, tmp_path, precompute=True)
+    plain = make_learner(data, tmp_path, precompute=True, channels_last=False)
     fast = make_learner(data, tmp_path, precompute=True, channels_last=True)
     plain.precomp.prepare()
     fast.precomp.prepare()
@@ -395,6 +404,6 @@ def test_channels_last_precompute_shares_the_cache_and_checkpoints_load_across_l
     with fast.silent():
         fast.fit(1e-3, 1)
     fast.save("cl")
-    fresh = make_learner(data, tmp_path)
+    fresh = make_learner(data, tmp_path, channels_last=False)
     fresh.load("cl")
     assert all(torch.equal(v, fast.model.state_dict()[k]) for k, v in fresh.model.state_dict().items())
