@@ -121,7 +121,7 @@ defaults = inspect.signature(Learner.__init__).parameters
 print({name: defaults[name].default for name in ('loss_func', 'opt_func', 'wd')})
 """),
 ("md", r"""
-Steps 3 to 5 on the same batch, five times. The loss on that batch must go down:
+All five steps on the same batch, five times over. The loss on that batch must go down:
 """),
 ("code", r"""
 opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
@@ -839,8 +839,12 @@ assert np.isclose(suggested.steepest, steepest) and np.isclose(suggested.min_div
 learn.sched.plot(); plt.show()
 """),
 ("md", r"""
-`learn.sched.plot()` drops the same first 10 and last 5 points, so its suggestions are ours
-(asserted above). From here on, the other notebooks use minifast's `Learner`:
+`learn.sched.plot()` drops the same first 10 and last 5 points, so its "steepest" and "min/10"
+are ours (asserted above). It marks a third suggestion, `valley`: the middle of the longest
+stretch of the curve where the loss keeps falling. Unlike min/10 it is always a point of the
+curve, which matters for curves whose lowest loss is at their left end (fine-tuning a pretrained
+model gives such curves); `valley` in `minifast/lr_finder.py` shows how it is found. Compare
+the three marks with our `LR` above. From here on, the other notebooks use minifast's `Learner`:
 `05_custom_callbacks` writes more callbacks for it.
 
 ## Answers to the exercises

@@ -503,8 +503,9 @@ learn.show_training_loop()
 """),
 ("md", r"""
 Compare the two accuracies printed above. After the first clipped step the two runs follow
-different paths, and a fit that ends at a constant, high lr lands at a rather random point. Is the difference clipping or chance? Three more initial weights (model seeds 1–3), with
-and without clipping, same data order:
+different paths, and a fit that ends at a constant, high lr lands at a rather random point.
+Is the difference clipping or chance? Three more initial weights (model seeds 1–3), with and
+without clipping, same data order:
 """),
 ("code", r"""
 clip_runs = {False: [norm_accs[3e-2]], True: [clip_acc]}      # seed 0, from the runs above
@@ -594,7 +595,7 @@ try_exercise(check_valid_every, ValidEvery)
 **Exercise 2 — skip suspicious batches.** Write `SkipHighLoss(limit)`: when a training batch's
 loss is above `limit`, do not update the weights with it, but let the rest of the loop go on —
 and do not let that batch's gradients leak into the next step. Count the skipped batches in
-`self.skipped`. Which event, which exception? (The table of section 3 has the answer.) The check
+`self.skipped`. Which event, which exception? (The table of section 3 helps.) The check
 uses a limit no loss reaches (nothing skipped, the weights move) and a limit every loss exceeds
 (all skipped, the weights must not move), and a spy callback that checks that every batch's
 backward pass starts from clear gradients.
