@@ -107,17 +107,38 @@ class RepeatLoader:
 
 
 class SuggestedLRs(NamedTuple):
-    """What `learn.lr_find()` returns: two rules of thumb for picking an lr from the curve."""
+    """What `learn.lr_find()` returns: three rules of thumb for picking an lr from the curve."""
 
     steepest: float   # where the loss falls fastest (fastai v2's 'steep')
     min_div10: float  # the lr of the lowest loss, divided by 10 (fastai 0.7's rule)
+    valley: float     # halfway down the longest descent (fastai v2's default since 2.4)
+
+
+def valley(losses: np.ndarray) -> int:
+    """The index halfway down the curve's longest descent.
+
+    Why: min/10 can fall left of the whole curve (after `unfreeze()` the loss is often lowest at
+    the first point) and the steepest point can be a single noisy dip. The longest run of falling
+    losses (a longest decreasing subsequence, so small bumps do not break it) is the part of the
+    curve where training works; its middle is a safe lr, and it is always a point of the curve.
+    """
+    n = len(losses)
+    run = [1] * n      # run[i]: length of the longest descent ending at point i
+    start = list(range(n))  # start[i]: where that descent begins
+    for i in range(n):
+        for j in range(i):
+            if losses[i] < losses[j] and run[j] + 1 > run[i]:
+                run[i], start[i] = run[j] + 1, start[j]
+    end = int(np.argmax(run))
+    return start[end] + (end - start[end]) // 2
 
 
 def lr_suggestions(lrs: np.ndarray, losses: np.ndarray) -> SuggestedLRs:
-    """Suggested lrs from an lr_find curve: where the loss falls fastest; the minimum's lr / 10.
+    """Suggested lrs from an lr_find curve: where the loss falls fastest; the minimum's lr / 10;
+    the middle of the longest descent.
 
     'min/10' is fastai 0.7's rule of thumb (an order of magnitude before the loss turns up);
-    'steepest' (most negative d loss / d log lr) is fastai v2's.
+    'steepest' (most negative d loss / d log lr) and 'valley' (see `valley`) are fastai v2's.
     """
     lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
     if lrs.ndim != 1 or lrs.shape != losses.shape:
@@ -130,4 +151,5 @@ def lr_suggestions(lrs: np.ndarray, losses: np.ndarray) -> SuggestedLRs:
                          "positive lrs (a record from lr_find); after a normal fit use "
                          "learn.sched.plot_lr() or plot_loss()")
     slopes = np.gradient(losses, np.log(lrs))
-    return SuggestedLRs(float(lrs[np.argmin(slopes)]), float(lrs[np.argmin(losses)] / 10))
+    return SuggestedLRs(float(lrs[np.argmin(slopes)]), float(lrs[np.argmin(losses)] / 10),
+                        float(lrs[valley(losses)]))

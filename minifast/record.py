@@ -100,7 +100,7 @@ class TrainingRecord:
         ax.set_ylabel("loss (smoothed)")
         found = self.suggestions(skip_start, skip_end) if suggestion else None
         if found is not None:
-            for label, lr, color in zip(("steepest", "min/10"), found, ("red", "green")):
+            for label, lr, color in zip(("steepest", "min/10", "valley"), found, ("red", "green", "orange")):
                 ax.axvline(lr, color=color, linestyle="--", label=f"{label}: {lr:.2e}")
             ax.legend()
         return ax

@@ -190,9 +190,23 @@ def test_suggestions_on_a_known_curve():
     lrs = np.geomspace(1e-4, 1.0, 81)
     losses = 2 - np.tanh(2 * (np.log10(lrs) + 2)) + np.maximum(np.log10(lrs) + 1, 0) ** 2 * 5
     got = lr_suggestions(lrs, losses)
-    assert got._fields == ("steepest", "min_div10")
+    assert got._fields == ("steepest", "min_div10", "valley")
     assert got.steepest == pytest.approx(1e-2, rel=1e-9)  # tanh is steepest at its centre
     assert got.min_div10 == pytest.approx(lrs[np.argmin(losses)] / 10, rel=1e-12)
+
+
+def test_valley_is_the_middle_of_the_longest_descent_and_lies_on_the_curve():
+    from minifast.lr_finder import valley
+
+    # a short dip at the start, then the long descent over points 2..11 (with a bump), a blow-up
+    losses = np.array([2.0, 1.0, 3.0, 2.9, 2.8, 2.95, 2.6, 2.4, 2.2, 2.0, 1.8, 1.6, 5.0])
+    assert valley(losses) == 2 + (11 - 2) // 2  # the bump at 5 does not break the descent
+    # after unfreeze(): lowest at the first point, rising after -- min/10 is left of the curve
+    lrs = np.geomspace(1e-6, 1e-2, 40)
+    rising = 1.0 + np.linspace(0, 1, 40) ** 2 + 0.01 * np.sin(np.arange(40))
+    got = lr_suggestions(lrs, rising)
+    assert got.min_div10 < lrs[0] and lrs[0] <= got.valley <= lrs[-1]
+    assert got.valley in lrs
 
 
 def test_suggestions_ignore_nan_and_refuse_a_flat_lr():
@@ -219,13 +233,14 @@ def check_lr_find_on_mnist(model, bs, n_train, tmp_path):
     lrs, smooth = np.array(learn.recorder.lrs)[:, -1], learn.recorder.smooth_losses()
     shown_lrs, shown = lrs[10:-5], smooth[10:-5]  # what the plot shows
     lr_min = shown_lrs[np.argmin(shown)]
-    steepest, min_10 = learn.sched.suggestions()
-    assert returned == (steepest, min_10)  # lr_find returns what the plot marks
+    steepest, min_10, valley = learn.sched.suggestions()
+    assert returned == (steepest, min_10, valley)  # lr_find returns what the plot marks
+    assert shown_lrs[0] <= valley < lr_min and valley in shown_lrs
     assert shown_lrs[0] <= steepest < lr_min and shown_lrs[0] <= min_10 < lr_min
     at = np.interp(np.log([steepest, min_10]), np.log(shown_lrs), shown)
     assert np.all(at < shown[0])  # the loss there is already lower than at the start of the plot
     assert shown.min() < 0.8 * shown[0]  # and it really falls: a real curve, not noise
-    assert len(ax.lines) >= 3 and (tmp_path / "lr_find.png").stat().st_size > 1000
+    assert len(ax.lines) >= 4 and (tmp_path / "lr_find.png").stat().st_size > 1000
 
 
 def test_mnist_sample_mlp_suggestion_lies_where_the_loss_falls(tmp_path):
