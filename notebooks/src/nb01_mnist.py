@@ -309,24 +309,26 @@ print(f'{sum(p.numel() for p in learn.model.parameters()):,} parameters, '
 `lr_find` raises the learning rate exponentially, one batch at a time, and records the loss;
 it stops when the loss explodes and then **puts the weights back** as they were.
 `learn.sched.plot()` draws the smoothed loss against the lr, without the first 10 and last 5
-points, and marks the suggestions: *steepest*, where the loss falls fastest, and *min/10*
-(fastai 0.7's rule), a tenth of the lr at the lowest loss.
+points, and marks three suggestions: *steepest*, where the loss falls fastest; *min/10*
+(fastai 0.7's rule), a tenth of the lr at the lowest loss; and *valley*, halfway down the
+longest descent of the curve (fastai v2's default).
 """),
 ("code", r"""
 with learn.silent():      # no epoch table: the sweep skips validation
     suggested = learn.lr_find(num_it=30 if nb.quick else 100)
 lrs_found, losses_found = learn.sched.lr_curve()
 print(f'{len(learn.recorder.losses)} batches, {len(lrs_found)} points drawn | suggestions: '
-      f'steepest {suggested.steepest:.1e}, min/10 {suggested.min_div10:.1e}')
-nb.result('lr_find_steepest', suggested.steepest)
-nb.result('lr_find_min_div10', suggested.min_div10)
+      f'steepest {suggested.steepest:.1e}, min/10 {suggested.min_div10:.1e}, valley {suggested.valley:.1e}')
+for name in ('steepest', 'min_div10', 'valley'):
+    nb.result(f'lr_find_{name}', getattr(suggested, name))
 learn.sched.plot()
 plt.show()
 """),
 ("md", r"""
 Reading the plot: on the left the lr is too small to change anything; then the loss falls, and
 far to the right it shoots up. A good peak lr for one-cycle sits where the loss is still falling
-fast, well before the bottom of the curve: between the two marks. One-cycle can afford the high
+fast, well before the bottom of the curve: around the marks, and below the lr of the lowest
+loss. One-cycle can afford the high
 end of that range, because the schedule spends most batches below its peak (it starts at
 `max_lr/25` and ends near zero). We take `max_lr = 1e-2`; the next cell checks that this lies
 between the steepest point and the lr of the lowest loss, so the text cannot silently disagree
