@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def execute(path: Path, quick: bool, timeout: int = 1800, out: Path | None = None,
             cwd: Path | None = None) -> float:
-    """Run every cell of `path` in a fresh kernel; save to `out` (default: in place).
+    """Run every cell of `path` in a fresh kernel; save to `out` (default: in place), also when
+    a cell fails.
 
     The kernel starts in `cwd` (default: the notebook's folder), so files a notebook writes
     (`models/`, plots) land next to it. Raises `nbclient.exceptions.CellExecutionError`, with
@@ -47,9 +48,9 @@ def execute(path: Path, quick: bool, timeout: int = 1800, out: Path | None = Non
             os.environ.pop("MINIFAST_QUICK", None)
         else:
             os.environ["MINIFAST_QUICK"] = env_before
-    seconds = time.perf_counter() - start
-    nbformat.write(nb, out or path)
-    return seconds
+        # Written even when a cell fails: a long run's outputs, and the error, are kept to read.
+        nbformat.write(nb, out or path)
+    return time.perf_counter() - start
 
 
 def _report_cell(name: str, start: float):
