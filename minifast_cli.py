@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "ImageNet's photos")
     train.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                        help="store the weights channels-last (NHWC); the default on the CPU, where "
-                            "it is about twice as fast; --no-channels-last for NCHW")
+                            "it is faster; --no-channels-last for NCHW")
 
     predict = sub.add_parser("predict", help="classify images with a model saved by `minifast train`")
     predict.add_argument("model", help="the export file written by `minifast train` or learn.export")

@@ -62,7 +62,7 @@ class ConvLearner(Learner):
                          path=path, device=device)
         self.train_bn, self.arch = train_bn, arch
         self.freeze()
-        if channels_last is None:  # the CPU's convolutions run about twice as fast on NHWC
+        if channels_last is None:  # the CPU's convolutions run faster on NHWC (docs/benchmarks.md)
             channels_last = self.device.type == "cpu"
         if channels_last:  # before precompute, so computing the cached activations is faster too
             self.to_channels_last()
