@@ -1,7 +1,7 @@
 """What a fit recorded, read back and plotted: the Recorder's read side.
 
 During a fit the Recorder (callbacks/recorder.py) fills `names` and `values` (one row per
-epoch), `losses` (one tensor per training batch), `lrs` and `moms` (one list per batch, a value
+epoch), `losses` (one float per training batch), `lrs` and `moms` (one list per batch, a value
 per param group). `TrainingRecord` reads them: the last row, a column, the loss curve raw and
 smoothed, the LR finder's curve and its suggestions, and the three plots. It is a separate class
 so that the callback's file shows only what happens at each event.

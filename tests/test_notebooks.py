@@ -22,7 +22,7 @@ from nbclient import NotebookClient
 from tests.conftest import REPO, shared_data_dir
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-NEEDS_SHARED_DATA = {"02_cifar10", "03_pokemon", "04_dog_breeds"}  # 01 and 05 use the bundled sample
+NEEDS_SHARED_DATA = {"01_mnist", "02_cifar10", "03_pokemon", "04_dog_breeds"}  # 05 uses the bundled sample
 CELL_TIMEOUT_S = 300
 # Every notebook ends with `RESULT <name> <value>` lines, which docs/index.md quotes.
 

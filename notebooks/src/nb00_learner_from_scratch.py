@@ -4,589 +4,902 @@ CELLS = [
 ("md", r"""
 # 00 — The Learner from scratch
 
-Before using minifast's `Learner`, we build one. The path is the fastai course 2022's
-"09_learner" notebook, run on MNIST at every step:
+minifast's `Learner` trains a model in one line: `learn.fit(lr, epochs)`. In this notebook we
+build that line ourselves, one small step at a time, so that nothing in it is magic:
 
-1. a **plain PyTorch loop** — predict, loss, backward, step, zero the gradients;
-2. the same loop cut into stages with **events**, and **callbacks** that hook into them;
-3. a **Recorder** callback (losses, learning rates, a table per epoch);
-4. a **parameter scheduler** (the learning rate as a function of the position in training);
-5. an **LR finder** (raise the lr batch by batch, watch the loss, put the weights back);
-6. minifast's own `Learner`, which must give **the same numbers** as our hand-built loop on the
-   same seed — checked with `assert` below — and its real source next to ours;
-7. one more callback from the course: `ActivationStats`, and the "colorful dimension" plot of a
-   plain CNN against one with BatchNorm.
+1. a **plain PyTorch training loop**: predict, loss, gradients, update;
+2. the same loop **in a class**, first as a whole fit, then with one batch as a method;
+3. **callbacks** that the loop calls at named **events**, so that new behaviour lives outside
+   the loop;
+4. **Cancel exceptions**, which let a callback skip part of the loop;
+5. events **inside the batch** (`after_loss`, `before_step`, ...);
+6. a **Recorder** callback (losses, learning rates, a row per epoch);
+7. a **scheduler** callback (the learning rate as a function of the position in training);
+8. an **LR finder**, as one more callback;
+9. minifast's own `Learner`, which must give **the same numbers** as our loops.
 
-Data: the MNIST sample that ships inside minifast (8,000 training and 2,000 held-out digits, no
-download). `MINIFAST_QUICK=1` runs every cell on 1,024 training digits in seconds.
+Every step is run, and checked against the step before: same initial weights and same batches
+must give the same training losses, to the last bit.
+
+**The recipe** (fixed before anything is measured): the MNIST sample that ships with minifast
+(8,000 training digits, 2,000 validation digits, no download), a two-layer MLP, AdamW with
+weight decay 0.01 (`Learner`'s defaults, which we read below), learning rate `3e-3`, batches of
+64, 3 epochs; the schedule of section 7 goes from `3 * 3e-3` down to `3e-3 / 100`. This notebook
+compares training loops, not models, so it reports accuracies on the validation digits only and
+uses no test set.
+
+**Exercises** are marked *Exercise*: fill in the function in the cell, run it and the check
+below it. The answers are at the end of the notebook.
 """),
 ("code", r"""
 %matplotlib inline
-import os, time, math, copy, inspect, platform, warnings
+import copy, inspect, math, warnings
+warnings.filterwarnings('ignore', message='IProgress not found')   # tqdm: no ipywidgets here
 from functools import partial
-os.environ.setdefault('TQDM_DISABLE', '1')   # plain-text epoch tables instead of widgets
-warnings.filterwarnings('ignore', message='IProgress not found')  # tqdm: no ipywidgets here
-QUICK = os.environ.get('MINIFAST_QUICK') == '1'
-
 import numpy as np
 import torch
 from torch import nn
 import matplotlib.pyplot as plt
-# Only the names we use, so that our own Callback and Cancel exceptions below are really ours.
-from minifast import Learner, ParamScheduler, ActivationStats, mnist_sample_data
 import minifast
-# One thread: these models are tiny (a second thread buys little), and with one thread every
-# sum is added in the same order on every machine, so the numbers the text reads come out the
-# same. (The CNN at lr 0.4 in section 7 is chaotic: with two threads it lands elsewhere.)
-torch.set_num_threads(1)
-
-print('quick mode' if QUICK else 'full mode', '| torch', torch.__version__,
-      '| threads', torch.get_num_threads())
-notebook_start = time.perf_counter()
+from minifast import Learner, ParamScheduler, mnist_sample_data
+from minifast.course import Notebook
+torch.set_num_threads(1)   # tiny models: a second thread buys little, and one adds in the same order everywhere
+nb = Notebook()
 """),
 ("md", r"""
 ## The data and the model
 
-`mnist_sample_data()` returns a `DataBunch`: a training `DataLoader` (shuffled) and a
-validation one, of normalised digits `[bs, 1, 28, 28]`. Its shuffling has its **own** random
-generator, seeded: each call of `get_data()` below gives the same batches in the same order.
-`get_model()` seeds the global generator before building the model, so every model starts from
-the same weights. With both fixed, two training loops that do the same arithmetic must print
-the same losses — that is how we check, at the end, that minifast runs our loop.
+`mnist_sample_data()` returns a `DataBunch`: a training `DataLoader` (shuffled) and a validation
+one, of normalised digits of shape `[batch, 1, 28, 28]`. Its shuffling has its **own** random
+generator, seeded, so each call of `get_data()` gives the same batches in the same order.
+`get_model()` seeds PyTorch's generator before it builds the model, so every model starts from
+the same weights. With both fixed, two loops that do the same arithmetic print the same losses:
+that is how each step below is checked.
 """),
 ("code", r"""
-BS = 64
-N_TRAIN = 1024 if QUICK else None          # None: all 8,000 training digits of the sample
-EPOCHS = 1 if QUICK else 3
+BS, EPOCHS = 64, (1 if nb.quick else 3)
+N_TRAIN = 1024 if nb.quick else None       # None: all 8,000 training digits
 
 def get_data():
     "A fresh DataBunch whose shuffling starts from seed 0: the same batches every time."
     return mnist_sample_data(bs=BS, n_train=N_TRAIN, seed=0)
 
 def get_model():
-    "The same two-layer MLP, with the same initial weights, every time."
+    "The same MLP, with the same initial weights, every time."
     torch.manual_seed(42)
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
-
+"""),
+("code", r"""
 data = get_data()
 xb, yb = next(iter(data.train_dl))
-print(f'{len(data.train_dl.dataset):,} training digits in {len(data.train_dl)} batches, '
+print(f'{len(data.train_dl.dataset):,} training digits in {len(data.train_dl)} batches; '
       f'{len(data.valid_dl.dataset):,} validation digits')
-print('one batch:', tuple(xb.shape), xb.dtype, '| labels', yb[:12].tolist())
+print('one batch:', tuple(xb.shape), xb.dtype, '| labels', tuple(yb.shape), yb.dtype)
+fig, axes = plt.subplots(1, 8, figsize=(8, 1.4))
+for ax, img, label in zip(axes, xb, yb):
+    ax.imshow(img[0], cmap='gray_r'); ax.set_title(int(label)); ax.axis('off')
+plt.show()
 """),
 ("md", r"""
 ## 1. A plain PyTorch loop
 
-Which optimiser? We want our loop to do exactly what `Learner` does by default, so we read its
-defaults instead of guessing: `opt_func=torch.optim.AdamW`, `wd=0.01`, and `create_opt` passes
-`wd` as the optimiser's `weight_decay`. The loss is `nn.CrossEntropyLoss()` (a mean over the
-batch), which is what `loss_func=None` picks.
+Training repeats five steps on every batch: **predict**, compute the **loss**, compute the
+**gradients** of the loss with respect to every weight, **update** the weights a little against
+their gradients, and **forget** the gradients before the next batch.
+
+Step 3 is PyTorch's autograd. A tensor created with `requires_grad=True` remembers every
+computation made with it; `backward()` then applies the chain rule from the result back to it:
 """),
 ("code", r"""
-params = inspect.signature(Learner.__init__).parameters
-print('Learner defaults: opt_func =', params['opt_func'].default.__name__, '| wd =', params['wd'].default)
-print(inspect.getsource(Learner.create_opt))
-"""),
-("code", r"""
-LR = 3e-3   # constant learning rate for sections 1-3
-
-def plain_fit(model, data, lr, epochs):
-    "Train and validate; return the training loss of every batch (floats)."
-    loss_func = nn.CrossEntropyLoss()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    losses = []
-    for epoch in range(epochs):
-        model.train()
-        for xb, yb in data.train_dl:
-            loss = loss_func(model(xb), yb)   # 1. predict, 2. loss
-            loss.backward()                   # 3. gradients
-            opt.step()                        # 4. update the weights
-            opt.zero_grad()                   # 5. forget the gradients
-            losses.append(loss.item())
-        model.eval()
-        total_loss, correct, n = 0.0, 0, 0
-        with torch.no_grad():
-            for xb, yb in data.valid_dl:
-                pred = model(xb)
-                total_loss += loss_func(pred, yb).item() * len(yb)
-                correct += (pred.argmax(1) == yb).sum().item()
-                n += len(yb)
-        print(f'epoch {epoch}: train loss (last batch) {losses[-1]:.4f}  '
-              f'valid loss {total_loss / n:.4f}  accuracy {correct / n:.4f}')
-    return losses, correct / n
-
-start = time.perf_counter()
-plain_losses, plain_acc = plain_fit(get_model(), get_data(), LR, EPOCHS)
-print(f'{len(plain_losses)} batches in {time.perf_counter() - start:.1f} s')
+x = torch.tensor(-3., requires_grad=True)
+y = torch.tensor(5., requires_grad=True)
+z = torch.tensor(-2., requires_grad=True)
+f = (x + y) * z
+f.backward()                      # df/dx = z, df/dy = z, df/dz = x + y
+print(f'f = {f.item()}, df/dx = {x.grad.item()}, df/dy = {y.grad.item()}, df/dz = {z.grad.item()}')
 """),
 ("md", r"""
-Everything is in one function: the loop, the evaluation, the printing. To add anything — a
-progress bar, a schedule, early stopping — we would have to edit it. The fix of fastai (and of
-most frameworks) is to cut the loop into **stages** and fire an **event** before and after each,
-so that new behaviour lives in separate objects, *callbacks*, that the loop calls.
+A model's weights are such tensors. One batch through the model gives 10 scores per digit;
+the loss, `nn.CrossEntropyLoss`, turns them into probabilities (softmax) and takes minus the
+log of the right digit's probability, averaged over the batch. Random weights give each digit a
+probability of about 1/10, so the first loss should be near `ln 10`:
+"""),
+("code", r"""
+model = get_model()
+loss_func = nn.CrossEntropyLoss()
+pred = model(xb)                                   # 1. predict
+loss = loss_func(pred, yb)                         # 2. the loss
+print('scores:', tuple(pred.shape), f'| loss {loss.item():.4f} | ln(10) = {math.log(10):.4f}')
+"""),
+("md", r"""
+Which optimiser? Our loop should do exactly what `Learner` does by default, so we read its
+defaults instead of guessing. (`loss_func=None` means `nn.CrossEntropyLoss()`; `wd` is passed
+to the optimiser as its `weight_decay`.)
+"""),
+("code", r"""
+defaults = inspect.signature(Learner.__init__).parameters
+print({name: defaults[name].default for name in ('loss_func', 'opt_func', 'wd')})
+"""),
+("md", r"""
+All five steps on the same batch, five times over. The loss on that batch must go down:
+"""),
+("code", r"""
+opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
+for step in range(5):
+    loss = loss_func(model(xb), yb)
+    loss.backward()      # 3. gradients, into p.grad for every weight p
+    opt.step()           # 4. move every weight against its gradient
+    opt.zero_grad()      # 5. forget them: backward() *adds* to p.grad
+    print(f'step {step}: loss on this batch {loss.item():.4f}')
+"""),
+("md", r"""
+**Exercise 1 — an update by hand.** `opt.step()` is less mysterious than it looks. Plain SGD
+moves every weight `p` by `-lr * p.grad`. Write `sgd_step(params, lr)` that does this for
+every parameter in `params`, without an optimiser. (Hint: the update itself must not be
+recorded by autograd.) The check compares your weights with `torch.optim.SGD`'s after one step.
+"""),
+("code", r"""
+def try_exercise(check, answer):
+    "Run check(answer); if the answer is still the stub (NotImplementedError), say so and go on."
+    try:
+        check(answer)
+    except NotImplementedError as e:
+        print('not done yet:', e)
+"""),
+("code", r"""
+def sgd_step(params, lr):
+    "Exercise 1: p <- p - lr * p.grad for every parameter p."
+    raise NotImplementedError('write sgd_step, then run the check below')
+"""),
+("code", r"""
+def check_sgd_step(sgd_step):
+    ours, torchs = get_model(), get_model()           # two copies of the same weights
+    for m in (ours, torchs):
+        loss_func(m(xb), yb).backward()
+    sgd_step(list(ours.parameters()), 0.1)
+    torch.optim.SGD(torchs.parameters(), lr=0.1).step()
+    assert all(torch.allclose(a, b) for a, b in zip(ours.parameters(), torchs.parameters())), \
+        'the weights differ from those of torch.optim.SGD(lr=0.1)'
+    print('correct: sgd_step moves the weights exactly as torch.optim.SGD does')
 
-## 2. The same loop with events and callbacks
+try_exercise(check_sgd_step, sgd_step)
+"""),
+("md", r"""
+Now the whole loop. An **epoch** is one pass over the training set; after each we measure the
+loss and the accuracy on the validation set, digits the model never trains on. Two details
+matter there: `model.eval()` (layers such as dropout or BatchNorm behave differently when they
+are not training; ours has none, but a loop must not depend on that) and `torch.no_grad()`
+(no gradients are needed, so PyTorch need not remember the computation).
+"""),
+("code", r"""
+def train_epoch(model, dl, loss_func, opt):
+    "One pass over the training set; returns the loss of every batch."
+    model.train()
+    losses = []
+    for xb, yb in dl:
+        loss = loss_func(model(xb), yb)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+    return losses
+"""),
+("code", r"""
+def evaluate(model, dl, loss_func):
+    "The mean loss and the accuracy over a whole DataLoader, without training."
+    model.eval()
+    total, correct, n = 0.0, 0, 0
+    with torch.no_grad():
+        for xb, yb in dl:
+            pred = model(xb)
+            total += loss_func(pred, yb).item() * len(yb)   # the loss is a mean over the batch
+            correct += (pred.argmax(1) == yb).sum().item()
+            n += len(yb)
+    return total / n, correct / n
+"""),
+("code", r"""
+LR = 3e-3
+model, data = get_model(), get_data()
+opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
+plain_losses = []
+for epoch in range(EPOCHS):
+    plain_losses += train_epoch(model, data.train_dl, loss_func, opt)
+    plain_valid_loss, plain_acc = evaluate(model, data.valid_dl, loss_func)
+    print(f'epoch {epoch}: valid loss {plain_valid_loss:.4f}  accuracy {plain_acc:.4f}')
+"""),
+("code", r"""
+nb.result('mlp_plain_loop_valid_acc', plain_acc)
+print(f'{len(plain_losses)} training batches; validation accuracy after {EPOCHS} epochs: {plain_acc:.4f}')
+plt.figure(figsize=(6, 3)); plt.plot(plain_losses)
+plt.xlabel('batch'); plt.ylabel('training loss'); plt.title('the plain loop'); plt.show()
+"""),
+("md", r"""
+This loop works, and every framework runs one like it. But each new idea — a schedule for the
+lr, a progress bar, stopping early, mixed precision — would be one more edit inside these few
+lines, until nobody can read them. The rest of the notebook moves the loop into a class and
+then makes it *extensible* without editing it.
 
-Three ideas, each a few lines:
+## 2. The loop in a class
 
-- a **callback** is any object whose methods are named after events (`before_batch`,
-  `after_loss`, ...); `order` says who runs first;
-- `learn('after_loss')` calls that method of every callback that has one;
-- a callback changes the *flow* by raising a `Cancel…Exception`: each stage catches its own and
-  still fires its `after_` event. `with_events` does this for every stage, so the loop needs no
-  `if` for it.
+**Step 1: a class.** What the loop needs — model, data, lr — lives on `self`, so methods can
+share it. Nothing else changes, and the check says so: the training losses are those of the
+plain loop, bit for bit.
+"""),
+("code", r"""
+def max_diff(a, b):
+    "The largest difference between two lists of per-batch numbers (0.0: identical)."
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.abs(a - b).max())
+"""),
+("code", r"""
+class Learner1:
+    "Step 1: the loop of section 1 as a class."
+    def __init__(self, model, data, lr, loss_func=nn.CrossEntropyLoss(), wd=0.01):
+        self.model, self.data, self.lr, self.loss_func, self.wd = model, data, lr, loss_func, wd
+
+    def fit(self, n_epoch):
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.wd)
+        self.losses = []
+        for self.epoch in range(n_epoch):
+            self.losses += train_epoch(self.model, self.data.train_dl, self.loss_func, self.opt)
+            self.valid_loss, self.acc = evaluate(self.model, self.data.valid_dl, self.loss_func)
+"""),
+("code", r"""
+learn = Learner1(get_model(), get_data(), LR)
+learn.fit(EPOCHS)
+print(f'accuracy {learn.acc:.4f}; largest loss difference from the plain loop: {max_diff(learn.losses, plain_losses)}')
+assert max_diff(learn.losses, plain_losses) == 0 and learn.acc == plain_acc
+"""),
+("md", r"""
+**Step 2: one batch is a method.** Training and validation both loop over batches and predict;
+only training goes on to `backward` and `step`. So one method runs one batch, and one runs a
+pass over either DataLoader; `self.training` says which. The batch (`self.xb`, `self.yb`) and
+its results (`self.pred`, `self.loss`) now live on `self` too — remember that, it is what will
+let callbacks see and change them. A class cannot be split over several cells, so the methods
+that do not fit in the first cell are added with a small decorator, `add_method`.
+"""),
+("code", r"""
+def add_method(cls):
+    "`@add_method(C)` above a function adds it to class C as a method."
+    def add(f):
+        setattr(cls, f.__name__, f)
+        return f
+    return add
+"""),
+("code", r"""
+class Learner2(Learner1):
+    "Step 2: one batch and one pass over a DataLoader are methods; the state is on self."
+    def do_one_batch(self):
+        self.pred = self.model(self.xb)
+        self.loss = self.loss_func(self.pred, self.yb)
+        if self.training:
+            self.loss.backward()
+            self.opt.step()
+            self.opt.zero_grad()
+"""),
+("code", r"""
+@add_method(Learner2)
+def do_epoch(self, training):
+    "One pass over the training set (training=True) or the validation set."
+    self.training = training
+    self.model.train(training)
+    self.dl = self.data.train_dl if training else self.data.valid_dl
+    for self.iter, (self.xb, self.yb) in enumerate(self.dl):
+        self.do_one_batch()
+        self.record()
+"""),
+("code", r"""
+@add_method(Learner2)
+def record(self):
+    "Keep what we want to know about this batch."
+    if self.training:
+        self.losses.append(self.loss.item())
+    else:
+        self.valid_sum += self.loss.item() * len(self.yb)
+        self.correct += (self.pred.argmax(1) == self.yb).sum().item()
+        self.n += len(self.yb)
+"""),
+("code", r"""
+@add_method(Learner2)
+def fit(self, n_epoch):
+    self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.wd)
+    self.losses = []
+    for self.epoch in range(n_epoch):
+        self.do_epoch(training=True)
+        self.valid_sum, self.correct, self.n = 0.0, 0, 0
+        with torch.no_grad():
+            self.do_epoch(training=False)
+        self.valid_loss, self.acc = self.valid_sum / self.n, self.correct / self.n
+"""),
+("code", r"""
+learn = Learner2(get_model(), get_data(), LR)
+learn.fit(EPOCHS)
+print(f'accuracy {learn.acc:.4f}; largest loss difference from the plain loop: {max_diff(learn.losses, plain_losses)}')
+assert max_diff(learn.losses, plain_losses) == 0 and learn.acc == plain_acc
+"""),
+("md", r"""
+## 3. Callbacks
+
+Look at `record` and `fit` above: what we *measure* (losses, accuracy) is tangled with how we
+*train* (`fit` resets the counters that `record` fills). Every new measurement would mean
+editing both. The way out, used by fastai and most frameworks: the loop announces **events**
+("a fit starts", "a batch is done", ...) and calls every **callback** that has a method of that
+name. A callback is any object; `order` says who runs first when several answer the same event.
 """),
 ("code", r"""
 class Callback:
+    "Base class: methods named after events are called at those events, lowest `order` first."
     order = 0
-
-class CancelFitException(Exception): pass
-class CancelEpochException(Exception): pass
-class CancelTrainException(Exception): pass
-class CancelValidException(Exception): pass
-class CancelBatchException(Exception): pass
 """),
 ("code", r"""
-class MiniLearner:
-    "The loop of section 1, cut into stages; every stage fires before_X and after_X."
-    def __init__(self, model, data, lr, cbs=(), wd=0.01):
-        self.model, self.data, self.lr, self.wd = model, data, lr, wd
-        self.loss_func = nn.CrossEntropyLoss()
+class Learner3(Learner2):
+    "Step 3: the loop calls `self.fire(event)`; the callbacks do the rest."
+    def __init__(self, model, data, lr, cbs=(), **kwargs):
+        super().__init__(model, data, lr, **kwargs)
         self.cbs = sorted(cbs, key=lambda cb: cb.order)
         for cb in self.cbs:
-            cb.learn = self          # callbacks read and write the learner through this
+            cb.learn = self          # a callback reads and writes the learner through this
 
-    def __call__(self, event):
+    def fire(self, event):
         for cb in self.cbs:
             method = getattr(cb, event, None)
             if method is not None:
                 method()
-
-    def with_events(self, stage, name, cancel):
-        try:
-            self(f'before_{name}')
-            stage()
-        except cancel:
-            pass
-        self(f'after_{name}')
-
-    def fit(self, n_epoch):
-        self.n_epoch = n_epoch
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.wd)
-        try:
-            self('before_fit')
-            for self.epoch in range(n_epoch):
-                self.with_events(self.one_epoch, 'epoch', CancelEpochException)
-        except CancelFitException:
-            pass
-        finally:
-            self('after_fit')        # always: callbacks may have weights to put back
-
-    def one_epoch(self):
-        self.training, self.dl = True, self.data.train_dl
-        self.with_events(self.all_batches, 'train', CancelTrainException)
-        self.training, self.dl = False, self.data.valid_dl
+"""),
+("code", r"""
+@add_method(Learner3)
+def do_epoch(self, training):
+    self.training = training
+    self.model.train(training)
+    self.dl = self.data.train_dl if training else self.data.valid_dl
+    for self.iter, (self.xb, self.yb) in enumerate(self.dl):
+        self.fire('before_batch')
+        self.do_one_batch()
+        self.fire('after_batch')
+"""),
+("code", r"""
+@add_method(Learner3)
+def fit(self, n_epoch):
+    self.n_epoch = n_epoch
+    self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.wd)
+    self.fire('before_fit')
+    for self.epoch in range(n_epoch):
+        self.fire('before_epoch')
+        self.do_epoch(training=True)
         with torch.no_grad():
-            self.with_events(self.all_batches, 'validate', CancelValidException)
-
-    def all_batches(self):
-        self.n_iter = len(self.dl)
-        for self.iter, (self.xb, self.yb) in enumerate(self.dl):
-            self.with_events(self.one_batch, 'batch', CancelBatchException)
-
-    def one_batch(self):
-        self.pred = self.model(self.xb)
-        self('after_pred')
-        self.loss = self.loss_func(self.pred, self.yb)
-        self('after_loss')
-        if not self.training:
-            return
-        self('before_backward')
-        self.loss.backward()
-        self('before_step')
-        self.opt.step()
-        self('after_step')
-        self.opt.zero_grad()
+            self.do_epoch(training=False)
+        self.fire('after_epoch')
+    self.fire('after_fit')
 """),
 ("md", r"""
-The loop no longer knows about train and eval mode: that is the first callback. It also keeps
-the **position** in training — `train_iter` (this batch's index in the whole fit) and
-`pct_train` (0 → 1) — which a schedule will need. A second callback counts the validation
-accuracy, and a third one, for this demonstration only, prints a few events and stops the
-fit after two batches with `CancelFitException`: `after_fit` still runs.
+The loop no longer records anything. Recording becomes a callback: `MetricsCB` does what
+`record` did, at the events where `fit` and `record` did it, and prints a line per epoch.
+"""),
+("code", r"""
+class MetricsCB(Callback):
+    "Training losses per batch; validation loss and accuracy per epoch."
+    def before_fit(self): self.losses = []
+    def before_epoch(self): self.valid_sum, self.correct, self.n = 0.0, 0, 0
+    def after_batch(self):
+        learn = self.learn
+        if learn.training:
+            self.losses.append(learn.loss.item())
+        else:
+            self.valid_sum += learn.loss.item() * len(learn.yb)
+            self.correct += (learn.pred.argmax(1) == learn.yb).sum().item()
+            self.n += len(learn.yb)
+    def after_epoch(self):
+        self.valid_loss, self.acc = self.valid_sum / self.n, self.correct / self.n
+        print(f'epoch {self.learn.epoch}: valid loss {self.valid_loss:.4f}  accuracy {self.acc:.4f}')
+"""),
+("code", r"""
+metrics = MetricsCB()
+Learner3(get_model(), get_data(), LR, cbs=[metrics]).fit(EPOCHS)
+print('largest loss difference from the plain loop:', max_diff(metrics.losses, plain_losses))
+assert max_diff(metrics.losses, plain_losses) == 0 and metrics.acc == plain_acc
+"""),
+("md", r"""
+## 4. Stages, and callbacks that stop them
+
+A callback that *watches* is now easy. A callback that changes the **flow** — stop the fit
+when the loss explodes, skip validation, skip one batch — needs a way to tell the loop. The
+way is an exception: each stage of the loop (fit, epoch, train, validate, batch) has its own
+`Cancel...Exception`. The stage catches its own, skips what is left of it, and still fires its
+`after_` event, so that callbacks can clean up.
+
+`with_events` runs one stage this way: `before_X`, the stage, `after_X`. With it the loop needs
+no `if` for cancelling. And since a callback can now run code before and after training and
+validation, switching the model between train and eval mode leaves the loop too.
+"""),
+("code", r"""
+class CancelFitException(Exception): pass    # stop the whole fit
+class CancelEpochException(Exception): pass  # skip the rest of this epoch
+class CancelTrainException(Exception): pass  # skip the rest of this epoch's training
+class CancelValidException(Exception): pass  # skip the rest of this validation
+class CancelBatchException(Exception): pass  # skip the rest of this batch
+"""),
+("code", r"""
+class Learner4(Learner3):
+    "Step 4: every stage X fires before_X and after_X; a callback may cancel the rest of it."
+    def with_events(self, stage, name, cancel):
+        try:
+            self.fire(f'before_{name}')
+            stage()
+        except cancel:
+            pass                            # a callback asked to skip the rest of this stage
+        self.fire(f'after_{name}')
+"""),
+("code", r"""
+@add_method(Learner4)
+def fit(self, n_epoch):
+    self.n_epoch = n_epoch
+    self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.wd)
+    try:
+        self.fire('before_fit')
+        for self.epoch in range(n_epoch):
+            self.with_events(self.do_epoch, 'epoch', CancelEpochException)
+    except CancelFitException:
+        pass
+    finally:
+        self.fire('after_fit')      # always, even after an error: callbacks may have to clean up
+"""),
+("code", r"""
+@add_method(Learner4)
+def do_epoch(self):
+    self.training, self.dl = True, self.data.train_dl
+    self.with_events(self.all_batches, 'train', CancelTrainException)
+    self.training, self.dl = False, self.data.valid_dl
+    with torch.no_grad():
+        self.with_events(self.all_batches, 'validate', CancelValidException)
+
+@add_method(Learner4)
+def all_batches(self):
+    self.n_iter = len(self.dl)
+    for self.iter, (self.xb, self.yb) in enumerate(self.dl):
+        self.with_events(self.do_one_batch, 'batch', CancelBatchException)
+"""),
+("md", r"""
+The mode switch becomes the first callback, `TrainEvalCB`. It also keeps the **position** in
+the fit, `train_iter` (the index of this training batch since the fit began), which a schedule
+will need in section 7. Its `order` is low, so it runs before the callbacks that read them.
 """),
 ("code", r"""
 class TrainEvalCB(Callback):
-    order = -10                       # first: the others may read the mode or the position
-    def before_fit(self):
-        self.learn.train_iter, self.learn.pct_train = 0, 0.0
-    def before_train(self):
-        self.learn.model.train()
+    "Train mode for training, eval mode for validation; and the position in the fit."
+    order = -10
+    def before_fit(self): self.learn.train_iter = 0
+    def before_train(self): self.learn.model.train()
+    def before_validate(self): self.learn.model.eval()
     def before_batch(self):
         learn = self.learn
         if learn.training:
             learn.train_iter = learn.epoch * learn.n_iter + learn.iter
-            learn.pct_train = learn.train_iter / (learn.n_epoch * learn.n_iter)
-    def before_validate(self):
-        self.learn.model.eval()
-
-class AccuracyCB(Callback):
-    def before_validate(self):
-        self.correct, self.n = 0, 0
-    def after_loss(self):
-        if not self.learn.training:
-            self.correct += (self.learn.pred.argmax(1) == self.learn.yb).sum().item()
-            self.n += len(self.learn.yb)
-    def after_validate(self):
-        print(f'epoch {self.learn.epoch}: accuracy {self.correct / self.n:.4f}')
-
-class ShowEvents(Callback):
-    def before_fit(self): print('before_fit')
-    def before_batch(self): print(f'  before_batch  iter={self.learn.iter} training={self.learn.training}')
-    def after_loss(self): print(f'  after_loss    loss={self.learn.loss.item():.4f}')
-    def after_step(self): print('  after_step')
-    def after_batch(self):
-        if self.learn.iter == 1:
-            raise CancelFitException()
-    def after_fit(self): print('after_fit (runs even after CancelFitException)')
-
-MiniLearner(get_model(), get_data(), LR, cbs=[TrainEvalCB(), ShowEvents()]).fit(1)
 """),
 ("code", r"""
-MiniLearner(get_model(), get_data(), LR, cbs=[TrainEvalCB(), AccuracyCB()]).fit(EPOCHS)
+metrics = MetricsCB()
+Learner4(get_model(), get_data(), LR, cbs=[TrainEvalCB(), metrics]).fit(EPOCHS)
+print('largest loss difference from the plain loop:', max_diff(metrics.losses, plain_losses))
+assert max_diff(metrics.losses, plain_losses) == 0 and metrics.acc == plain_acc
 """),
 ("md", r"""
-The accuracies are those of the plain loop, to the last digit: same weights, same batches, same
-arithmetic. Only the structure changed.
+What the loop does when a callback cancels: `ShowEventsCB` prints a few events and raises
+`CancelFitException` after the second training batch. Look for `after_fit` at the end: it still
+runs.
+"""),
+("code", r"""
+class ShowEventsCB(Callback):
+    def before_fit(self): print('before_fit')
+    def before_train(self): print(' before_train')
+    def before_batch(self): print(f'  before_batch  iter={self.learn.iter}')
+    def after_batch(self):
+        print(f'  after_batch   loss={self.learn.loss.item():.4f}')
+        if self.learn.iter == 1:
+            raise CancelFitException()
+    def after_fit(self): print('after_fit')
 
-## 3. A Recorder
+Learner4(get_model(), get_data(), LR, cbs=[TrainEvalCB(), ShowEventsCB()]).fit(1)
+"""),
+("md", r"""
+**Exercise 2 — stop after `n` batches.** Before a long training run it is worth checking that a
+new model trains at all. Write the callback `StopAfter(n)`: it stops the whole fit once `n`
+training batches are done. Which event, which exception? The check trains with it and
+`MetricsCB`: exactly the first `n` losses of the plain loop, and no validation.
+"""),
+("code", r"""
+class StopAfter(Callback):
+    "Exercise 2: stop the fit after `n` training batches."
+    def __init__(self, n): self.n = n
+    def after_batch(self):
+        raise NotImplementedError('write StopAfter.after_batch, then run the check below')
+"""),
+("code", r"""
+def check_stop_after(StopAfter):
+    metrics = MetricsCB()
+    Learner4(get_model(), get_data(), LR, cbs=[TrainEvalCB(), metrics, StopAfter(5)]).fit(EPOCHS)
+    assert len(metrics.losses) == 5, f'{len(metrics.losses)} training batches ran, not 5'
+    assert metrics.losses == plain_losses[:5] and metrics.n == 0, 'not the first 5 batches only'
+    print('correct: the fit stopped after 5 training batches, before any validation')
 
-The Recorder keeps what happened: the loss and the lr of every training batch, and one row per
-epoch (`train_loss`, `valid_loss`, `accuracy`). It records in `after_loss`, so it sees every
-batch that has a loss; its high `order` lets callbacks that change the loss (label smoothing in
-`05_custom_callbacks`) run first.
+try_exercise(check_stop_after, StopAfter)
+"""),
+("md", r"""
+## 5. Events inside the batch
+
+One last cut of the loop: events between the five steps of a batch. They are where callbacks
+*change* training: `after_pred` (change the predictions), `after_loss` (change the loss: label
+smoothing, or record it), `before_backward` (scale the loss), `before_step` (look at or clip
+the gradients, or skip the step), `after_step`. These are minifast's events, with its names.
+"""),
+("code", r"""
+class Learner5(Learner4):
+    "Step 5: the batch fires events between its steps."
+    def do_one_batch(self):
+        self.pred = self.model(self.xb)
+        self.fire('after_pred')
+        self.loss = self.loss_func(self.pred, self.yb)
+        self.fire('after_loss')
+        if not self.training:
+            return
+        self.fire('before_backward')
+        self.loss.backward()
+        self.fire('before_step')
+        self.opt.step()
+        self.fire('after_step')
+        self.opt.zero_grad()
+"""),
+("code", r"""
+metrics = MetricsCB()
+Learner5(get_model(), get_data(), LR, cbs=[TrainEvalCB(), metrics]).fit(EPOCHS)
+print('largest loss difference from the plain loop:', max_diff(metrics.losses, plain_losses))
+assert max_diff(metrics.losses, plain_losses) == 0
+"""),
+("md", r"""
+## 6. A Recorder
+
+The Recorder is `MetricsCB` grown up. It keeps the loss **and the learning rate** of every
+training batch (we will schedule the lr next, and want to see it) and one row per epoch:
+`train_loss`, `valid_loss`, `accuracy`. It records in `after_loss`, which fires exactly once
+per batch that has a loss, and its high `order` makes it run after callbacks that change the
+loss or the lr in the same event.
 """),
 ("code", r"""
 class RecorderCB(Callback):
+    "Per training batch: loss and lr. Per epoch: a row of train_loss, valid_loss, accuracy."
     order = 50
-    def before_fit(self):
-        self.losses, self.lrs, self.rows = [], [], []
-    def before_epoch(self):
-        self.train_sum = self.valid_sum = self.correct = 0.0
-        self.n_train = self.n_valid = 0
+    def before_fit(self): self.losses, self.lrs, self.rows = [], [], []
+    def before_epoch(self): self.sums = dict(train=0.0, n_train=0, valid=0.0, n_valid=0, correct=0)
     def after_loss(self):
-        learn, n = self.learn, len(self.learn.yb)
+        learn, s, n = self.learn, self.sums, len(self.learn.yb)
+        phase = 'train' if learn.training else 'valid'
+        s[phase] += learn.loss.item() * n; s['n_' + phase] += n
         if learn.training:
-            self.losses.append(learn.loss.item())
-            self.lrs.append(learn.opt.param_groups[0]['lr'])
-            self.train_sum += learn.loss.item() * n; self.n_train += n
+            self.losses.append(learn.loss.item()); self.lrs.append(learn.opt.param_groups[0]['lr'])
         else:
-            self.valid_sum += learn.loss.item() * n; self.n_valid += n
-            self.correct += (learn.pred.argmax(1) == learn.yb).sum().item()
-    def after_epoch(self):
-        row = dict(epoch=self.learn.epoch, train_loss=self.train_sum / self.n_train,
-                   valid_loss=self.valid_sum / self.n_valid, accuracy=self.correct / self.n_valid)
-        self.rows.append(row)
-        print('  '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}' for k, v in row.items()))
-
+            s['correct'] += (learn.pred.argmax(1) == learn.yb).sum().item()
+"""),
+("code", r"""
+@add_method(RecorderCB)
+def after_epoch(self):
+    s = self.sums
+    row = dict(epoch=self.learn.epoch, train_loss=s['train'] / s['n_train'],
+               valid_loss=s['valid'] / s['n_valid'], accuracy=s['correct'] / s['n_valid'])
+    self.rows.append(row)
+    print('  '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}' for k, v in row.items()))
+"""),
+("code", r"""
 recorder = RecorderCB()
-MiniLearner(get_model(), get_data(), LR, cbs=[TrainEvalCB(), recorder]).fit(EPOCHS)
-assert recorder.losses == plain_losses   # bit for bit the plain loop's losses
-plt.figure(figsize=(6, 3)); plt.plot(recorder.losses)
-plt.xlabel('batch'); plt.ylabel('training loss'); plt.title('RecorderCB, constant lr'); plt.show()
+Learner5(get_model(), get_data(), LR, cbs=[TrainEvalCB(), recorder]).fit(EPOCHS)
+print('largest loss difference from the plain loop:', max_diff(recorder.losses, plain_losses))
+assert max_diff(recorder.losses, plain_losses) == 0 and recorder.rows[-1]['accuracy'] == plain_acc
 """),
 ("md", r"""
-## 4. A parameter scheduler
+## 7. A parameter scheduler
 
-A schedule is a plain function of the position `pos ∈ [0, 1]` in training. The scheduler
-callback sets the optimiser's lr from it before each training batch; the position comes from
-`TrainEvalCB`. Here: half a cosine from `3·LR` down to `LR/100` — a high lr while the loss
-falls fast, a small one at the end to settle in a minimum.
+A constant learning rate is a compromise: large enough to make progress at the start, small
+enough to settle into a minimum at the end. A **schedule** changes it during training. We write
+a schedule as a plain function of the position `pos` in training, from 0 (first batch) to 1,
+so it can be drawn and tested without a model. Ours is half a cosine from `3 * LR` down to
+`LR / 100`: a high lr while the loss falls fast, a small one at the end.
 """),
 ("code", r"""
 def sched_cos(start, end, pos):
+    "Half a cosine from `start` (pos=0) to `end` (pos=1)."
     return end + (start - end) / 2 * (math.cos(math.pi * pos) + 1)
 
-class SchedulerCB(Callback):
-    def __init__(self, sched):
-        self.sched = sched
-    def before_batch(self):
-        if self.learn.training:
-            for group in self.learn.opt.param_groups:
-                group['lr'] = self.sched(self.learn.pct_train)
-
 cos_sched = partial(sched_cos, 3 * LR, LR / 100)
+positions = np.linspace(0, 1, 101)
+plt.figure(figsize=(5, 2.5)); plt.plot(positions, [cos_sched(p) for p in positions])
+plt.xlabel('position in training (pos)'); plt.ylabel('lr'); plt.show()
+"""),
+("md", r"""
+The scheduler callback sets the optimiser's lr before each training batch, from the position
+that `TrainEvalCB` keeps: `pos = train_iter / (n_epoch * n_iter)`.
+"""),
+("code", r"""
+class SchedulerCB(Callback):
+    "Before each training batch, set the lr to sched(pos)."
+    def __init__(self, sched): self.sched = sched
+    def before_batch(self):
+        learn = self.learn
+        if learn.training:
+            pos = learn.train_iter / (learn.n_epoch * learn.n_iter)
+            for group in learn.opt.param_groups:
+                group['lr'] = self.sched(pos)
+"""),
+("code", r"""
 sched_recorder = RecorderCB()
-MiniLearner(get_model(), get_data(), LR, cbs=[TrainEvalCB(), SchedulerCB(cos_sched), sched_recorder]).fit(EPOCHS)
-sched_acc = sched_recorder.rows[-1]['accuracy']
-
+Learner5(get_model(), get_data(), LR, cbs=[TrainEvalCB(), SchedulerCB(cos_sched), sched_recorder]).fit(EPOCHS)
+n_batches = EPOCHS * len(get_data().train_dl)
+assert sched_recorder.lrs == [cos_sched(i / n_batches) for i in range(n_batches)]   # the lrs used
+sched_acc = nb.result('mlp_cosine_valid_acc', sched_recorder.rows[-1]['accuracy'])
+"""),
+("code", r"""
 fig, axes = plt.subplots(1, 2, figsize=(11, 3))
 axes[0].plot(sched_recorder.lrs); axes[0].set_xlabel('batch'); axes[0].set_ylabel('lr')
 axes[1].plot(recorder.losses, label=f'constant lr {LR:g}', alpha=0.7)
-axes[1].plot(sched_recorder.losses, label='cosine from 3x to 1/100', alpha=0.7)
-axes[1].set_xlabel('batch'); axes[1].set_ylabel('training loss'); axes[1].legend(); plt.show()
-print(f"final accuracy: constant lr {recorder.rows[-1]['accuracy']:.4f}, cosine schedule {sched_acc:.4f}")
+axes[1].plot(sched_recorder.losses, label='cosine schedule', alpha=0.7)
+axes[1].set_ylim(0, 1); axes[1].set_xlabel('batch'); axes[1].set_ylabel('training loss'); axes[1].legend()
+plt.show()
+print(f"validation accuracy: constant lr {recorder.rows[-1]['accuracy']:.4f}, cosine schedule {sched_acc:.4f}")
 """),
 ("md", r"""
-## 5. An LR finder
+On the right, compare the two loss curves over the last epoch, where the cosine's lr is
+smallest; the printed accuracies say which run ended better on the validation digits. One run
+of each on one data order, so read a small difference as a hint, not a verdict.
 
-Which lr? The LR range test (Smith 2015) trains for a few dozen batches while the lr grows
-exponentially from `1e-5` to `10`, and records the loss. The callback:
+**Exercise 3 — warm up, then anneal.** Many schedules start low, rise, then fall, because the
+very first steps (with random weights and an optimiser that knows nothing yet) are the most
+fragile. Write `warmup_cos(pos)`: a straight line from `LR / 10` to `3 * LR` over the first 25%
+of training, then half a cosine from `3 * LR` down to `LR / 100`. The check compares it with
+minifast's `combine_scheds` at 1,001 positions.
+"""),
+("code", r"""
+def warmup_cos(pos):
+    "Exercise 3: linear from LR/10 to 3*LR over pos in [0, 0.25], then cosine to LR/100."
+    raise NotImplementedError('write warmup_cos, then run the check below')
+"""),
+("code", r"""
+def check_warmup_cos(warmup_cos):
+    expected = minifast.combine_scheds([0.25, 0.75], [partial(minifast.sched_lin, LR / 10, 3 * LR),
+                                                      partial(minifast.sched_cos, 3 * LR, LR / 100)])
+    pos = np.linspace(0, 1, 1001)
+    ours, theirs = np.array([warmup_cos(p) for p in pos]), np.array([expected(p) for p in pos])
+    assert np.allclose(ours, theirs, rtol=1e-9, atol=0), f'largest difference {np.abs(ours - theirs).max():.2e}'
+    print('correct: warmup_cos is minifast.combine_scheds of a line and a cosine')
 
-- saves the weights and the optimiser state in `before_fit` (deep copies: training changes the
+try_exercise(check_warmup_cos, warmup_cos)
+"""),
+("md", r"""
+## 8. An LR finder
+
+Which learning rate? The **LR range test** (Leslie Smith, 2015) trains for about a hundred
+batches while the lr grows exponentially, from `1e-7` to `10`, and records the loss. Too small
+an lr does nothing, a good one makes the loss fall fast, too large a one makes it explode. It is
+one more callback:
+
+- `before_fit`: save the weights and the optimiser's state (deep copies: training changes the
   tensors in place);
-- sets the lr in `before_batch`, and skips validation (`CancelValidException`);
-- smooths the loss (a debiased moving average, as Adam smooths its moments) and stops with
-  `CancelFitException` once it passes 4× its best;
-- puts everything back in `after_fit` — which runs in the learner's `finally`, so even an error
+- `before_batch`: set this batch's lr; `before_validate`: skip validation
+  (`CancelValidException`);
+- `after_batch`: smooth the loss (a moving average, debiased as Adam debiases its averages) and
+  stop (`CancelFitException`) when it passes 4 times its best value, or after `num_it` batches;
+  the best value only counts from batch 10 on, because the first few averages are noise;
+- `after_fit`: put the saved state back. It runs in the learner's `finally`, so even an error
   or Ctrl-C leaves the model as it was.
-
-With 8,000 digits in batches of 64 an epoch has 125 batches; we sweep over `num_it=100` of them
-so the curve has enough points to read (in quick mode, 30 batches over two short epochs).
 """),
 ("code", r"""
 class LRFinderCB(Callback):
+    "Raise the lr exponentially, record the loss, stop when it explodes; put the model back."
     order = -20
-    def __init__(self, start_lr=1e-5, end_lr=10, num_it=100, beta=0.98):
+    def __init__(self, start_lr=1e-7, end_lr=10, num_it=100, beta=0.98):
         self.start_lr, self.end_lr, self.num_it, self.beta = start_lr, end_lr, num_it, beta
     def before_fit(self):
         self.saved = copy.deepcopy((self.learn.model.state_dict(), self.learn.opt.state_dict()))
         self.step, self.avg, self.best = 0, 0.0, math.inf
         self.lrs, self.losses, self.smoothed = [], [], []
-    def before_batch(self):
-        if self.learn.training:
-            lr = self.start_lr * (self.end_lr / self.start_lr) ** (self.step / self.num_it)
-            for group in self.learn.opt.param_groups:
-                group['lr'] = lr
-    def after_batch(self):
-        if not self.learn.training:
-            return
-        self.step += 1
-        loss = self.learn.loss.item()
-        self.lrs.append(self.learn.opt.param_groups[0]['lr']); self.losses.append(loss)
-        self.avg = self.beta * self.avg + (1 - self.beta) * loss
-        smooth = self.avg / (1 - self.beta ** self.step)
-        self.smoothed.append(smooth)
-        if math.isnan(smooth) or smooth > 4 * self.best or self.step >= self.num_it:
-            raise CancelFitException()
-        self.best = min(self.best, smooth)
-    def before_validate(self):
-        raise CancelValidException()
     def after_fit(self):
         model_state, opt_state = self.saved
         self.learn.model.load_state_dict(model_state)
         self.learn.opt.load_state_dict(opt_state)
+"""),
+("code", r"""
+@add_method(LRFinderCB)
+def before_batch(self):
+    if self.learn.training:
+        lr = self.start_lr * (self.end_lr / self.start_lr) ** (self.step / self.num_it)
+        for group in self.learn.opt.param_groups:
+            group['lr'] = lr
 
-NUM_IT = 30 if QUICK else 100
+@add_method(LRFinderCB)
+def before_validate(self):
+    raise CancelValidException()        # the sweep needs training losses only
+"""),
+("code", r"""
+@add_method(LRFinderCB)
+def after_batch(self):
+    if not self.learn.training:
+        return
+    self.step += 1
+    self.lrs.append(self.learn.opt.param_groups[0]['lr']); self.losses.append(self.learn.loss.item())
+    self.avg = self.beta * self.avg + (1 - self.beta) * self.losses[-1]
+    self.smoothed.append(self.avg / (1 - self.beta ** self.step))
+    if math.isnan(self.smoothed[-1]) or self.smoothed[-1] > 4 * self.best or self.step >= self.num_it:
+        raise CancelFitException()
+    if self.step >= 10:
+        self.best = min(self.best, self.smoothed[-1])
+"""),
+("md", r"""
+The sweep needs `num_it` training batches. The full training set has more than 100, so one
+epoch is enough; quick mode's small set needs a few epochs, and the finder stops the fit when
+its `num_it` batches are done.
+"""),
+("code", r"""
+NUM_IT = 30 if nb.quick else 100
 finder, model = LRFinderCB(num_it=NUM_IT), get_model()
 before = copy.deepcopy(model.state_dict())
-learn0 = MiniLearner(model, get_data(), LR, cbs=[TrainEvalCB(), finder])
-learn0.fit(math.ceil(NUM_IT / len(learn0.data.train_dl)))
-assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), 'weights not restored'
-
-# As fastai: drop the first 10 points (flat) and the last 5 (the explosion squashes the y axis).
+learn = Learner5(model, get_data(), LR, cbs=[TrainEvalCB(), finder])
+learn.fit(math.ceil(NUM_IT / len(learn.data.train_dl)))
+restored = all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+print(f'{len(finder.losses)} batches swept; weights restored: {restored}')
+assert restored
+"""),
+("md", r"""
+Reading the curve: we drop the first 10 points (flat: the lr is too small to matter) and the
+last 5 (the explosion would squash the y axis), and mark two rules of thumb — the lr where the
+loss falls fastest ("steepest"), and a tenth of the lr of the lowest loss ("min/10", an order of
+magnitude before the loss turns up).
+"""),
+("code", r"""
 lrs, smoothed = np.array(finder.lrs)[10:-5], np.array(finder.smoothed)[10:-5]
-slopes = np.gradient(smoothed, np.log(lrs))
-steepest, min_div10 = lrs[np.argmin(slopes)], lrs[np.argmin(smoothed)] / 10
+steepest = nb.result('lr_find_steepest', lrs[np.argmin(np.gradient(smoothed, np.log(lrs)))])
+lowest = lrs[np.argmin(smoothed)]
 plt.figure(figsize=(6, 3.5)); plt.plot(lrs, smoothed); plt.xscale('log')
-plt.axvline(steepest, color='r', ls='--', label=f'steepest {steepest:.1e}')
-plt.axvline(min_div10, color='g', ls='--', label=f'min/10 {min_div10:.1e}')
-plt.axvline(LR, color='k', ls=':', label=f'our LR {LR:g}')
+for lr, name, style in [(steepest, 'steepest', 'r--'), (lowest / 10, 'min/10', 'g--'), (LR, 'our LR', 'k:')]:
+    plt.axvline(lr, color=style[0], ls=style[1:], label=f'{name} {lr:.1e}')
 plt.xlabel('learning rate (log scale)'); plt.ylabel('smoothed loss'); plt.legend(); plt.show()
-print(f'{len(finder.lrs)} batches, {len(lrs)} points drawn; lowest smoothed loss at lr {lrs[np.argmin(smoothed)]:.1e}; '
-      f'steepest descent at {steepest:.1e}; weights restored')
-"""),
-("md", r"""
-How to read it: the flat part on the left is an lr too small to move the weights; the loss
-then falls, fastest at the "steepest" mark, reaches its lowest point and turns up when the lr
-is too large (the final explosion is in the 5 points not drawn). On the full-mode curve above
-the loss falls slowly up to about 1e-3, fastest near 2e-3, then more slowly to its lowest point
-near 1e-1, and rises steeply beyond it. A good constant lr sits in the falling part, at most about
-a tenth of the lr of the minimum ("min/10", fastai 0.7's rule, here 1e-2). The `LR = 3e-3` of
-sections 1–3 is just past the steepest point; the cosine schedule's peak, `3·LR = 9e-3`, is
-about min/10. The cell below checks these readings (in full mode), so this text fails loudly
-instead of silently disagreeing with a re-run's plot.
 """),
 ("code", r"""
-lr_min_loss = lrs[np.argmin(smoothed)]
-print(f'steepest {steepest:.1e} <= LR {LR:g} <= lowest loss {lr_min_loss:.1e}: ',
-      steepest / 3 <= LR <= lr_min_loss)
-print(f'3*LR = {3 * LR:g} < lr of the lowest loss {lr_min_loss:.1e}: ', 3 * LR < lr_min_loss)
-if not QUICK:   # quick mode's 30-batch curve is too short to read
-    assert steepest / 3 <= LR <= lr_min_loss and 3 * LR < lr_min_loss
-    assert 1e-3 <= steepest <= 5e-3 and 3e-2 <= lr_min_loss <= 3e-1, (steepest, lr_min_loss)
+print(f'{len(lrs)} points drawn; the loss falls fastest at lr {steepest:.1e} and is lowest at {lowest:.1e}')
+at_lr = np.interp(np.log(LR), np.log(lrs), smoothed)
+print(f'our LR {LR:g} is {LR / steepest:.2f} x the steepest lr and {lowest / LR:.0f} x below the lr of the lowest loss;')
+print(f'the smoothed loss there is {at_lr:.3f} (curve: {smoothed[0]:.3f} at the left end, {smoothed.min():.3f} at its lowest)')
 """),
 ("md", r"""
-## 6. minifast's `Learner` runs the same loop
+Where do the lrs of sections 1 to 7 sit on this curve? The lines above say it: a good lr lies
+in the falling part, left of the lowest loss, where each step still lowers the loss; the cosine
+schedule starts at `3 * LR` and ends far below it. The curve comes from about a hundred batches
+of an untrained model, so it points at a range, not at one best value.
 
-Here is the real `Learner._do_one_batch` and `Learner._with_events` from `minifast/learner.py`,
-after ours. The differences are small: `self.opt.zero_grad(set_to_none=True)` (PyTorch's
-default too), moving the batch to the device before the batch events (in `_all_batches`, and
-only when the device is not the CPU), errors raised in a callback get a note naming the
-callback, and events are fired with `self.fire(event)`, a plain method: `learn('after_loss')`
-does the same, but calling an object costs a little more than calling a method, and the loop
-fires seven events per training batch.
+## 9. minifast's `Learner` runs the same loop
+
+minifast's `Loop` (in `minifast/loop.py`, which `Learner` builds on) is our `Learner5`, grown
+up, with the same names: `fire`, and `_with_events`, `_do_epoch`, `_all_batches`,
+`_do_one_batch` (the leading underscore says "called by the loop, not by you"). Here is its
+batch, next to ours. The one difference: the optimiser step is a stage of its own, run by
+`_with_events` (`before_step`, the step, `after_step`), so that a callback can skip just the
+step with one more exception, `CancelStepException`. (`zero_grad(set_to_none=True)` spells out
+PyTorch's default: the gradients are dropped, not filled with zeros.)
 """),
 ("code", r"""
-print('# ---- ours (this notebook)')
-print(inspect.getsource(MiniLearner.one_batch))
-print(inspect.getsource(MiniLearner.with_events))
-print('# ---- minifast/learner.py')
-print(inspect.getsource(Learner._do_one_batch))
-print(inspect.getsource(Learner._with_events))
+print(inspect.getsource(Learner5.do_one_batch))
+print(inspect.getsource(minifast.Loop._do_one_batch))
 """),
 ("md", r"""
-minifast's default callbacks are ours, grown up: `TrainEvalCallback` (our `TrainEvalCB`),
-`Recorder` (our `RecorderCB`), `ProgressCallback` (the bars and table), plus safety nets such as
-`InterruptGuard` (Ctrl-C never lands half-way through `opt.step()`). None of them changes the
-arithmetic of a batch. `show_training_loop()` lists them per event:
+A `Learner` starts with a few callbacks of its own: `TrainEval` (our `TrainEvalCB`), `Recorder`
+(our `RecorderCB`), `ProgressBar` (the bars and the table), and two safety nets,
+`InterruptGuard` (a Ctrl-C waits until `opt.step()` is done) and `TerminateOnNaN`.
+`show_training_loop()` lists which callbacks run at each event:
 """),
 ("code", r"""
-learn = Learner(get_model(), get_data())
-learn.show_training_loop()
+Learner(get_model(), get_data()).show_training_loop()
 """),
 ("md", r"""
-Now the check. Same data (fresh `get_data()`), same initial weights (`get_model()`), and
-`Learner`'s defaults — AdamW, `wd=0.01`, cross-entropy — which are the settings of our loops:
+Now the check, three times. Same data (a fresh `get_data()`), same initial weights
+(`get_model()`), and `Learner`'s defaults — AdamW, `wd=0.01`, cross-entropy — which are the
+settings of our loops:
 
 1. `learn.fit(LR, EPOCHS)` against the plain loop of section 1;
-2. `learn.fit(...)` with minifast's `ParamScheduler` and *its* `sched_cos` against our
-   scheduler of section 4;
-3. `learn.lr_find(start_lr=1e-5, num_it=NUM_IT)` against our finder of section 5 (lrs and losses).
+2. `learn.fit` with minifast's `ParamScheduler` and *its* `sched_cos` against our scheduler;
+3. `learn.lr_find(num_it=NUM_IT)` against our LR finder.
 
-Each must agree batch for batch to 1e-6.
+Each must agree batch for batch, to 1e-6 at most.
 """),
 ("code", r"""
-def max_diff(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return float(np.abs(a - b).max())
-
-# 1. constant lr
 learn = Learner(get_model(), get_data())
 learn.fit(LR, EPOCHS)
-diff_plain = max_diff(learn.recorder.loss_values(), plain_losses)
-acc_learner = learn.recorder.log['accuracy']
-print(f'1. {len(plain_losses)} batch losses: max |minifast - plain loop| = {diff_plain:.2e}; '
-      f'accuracy {acc_learner:.4f} vs {plain_acc:.4f}')
-assert diff_plain < 1e-6 and abs(acc_learner - plain_acc) < 1e-6
-assert abs(learn.recorder.log['valid_loss'] - recorder.rows[-1]['valid_loss']) < 1e-6
+diff_plain = nb.result('learner_vs_plain_loop_max_loss_diff', max_diff(learn.recorder.losses, plain_losses))
+print(f"{len(plain_losses)} batch losses, largest difference from the plain loop: {diff_plain:.2e}; "
+      f"accuracy {learn.recorder.log['accuracy']:.4f} vs {plain_acc:.4f}")
+assert diff_plain < 1e-6 and abs(learn.recorder.log['accuracy'] - plain_acc) < 1e-6
 """),
 ("code", r"""
-# 2. the same cosine schedule, written with minifast's own sched_cos and ParamScheduler
 learn = Learner(get_model(), get_data())
 with learn.silent():
     learn.fit(LR, EPOCHS, cbs=[ParamScheduler({'lr': partial(minifast.sched_cos, 3 * LR, LR / 100)})])
-diff_sched = max_diff(learn.recorder.loss_values(), sched_recorder.losses)
+diff_sched = nb.result('learner_vs_hand_scheduler_max_loss_diff',
+                       max_diff(learn.recorder.losses, sched_recorder.losses))
 diff_lrs = max_diff(np.array(learn.recorder.lrs)[:, 0], sched_recorder.lrs)
-print(f'2. scheduled fit: max loss difference {diff_sched:.2e}, max lr difference {diff_lrs:.2e}, '
-      f"accuracy {learn.recorder.log['accuracy']:.4f} vs {sched_acc:.4f}")
+print(f'scheduled fit: largest loss difference {diff_sched:.2e}, largest lr difference {diff_lrs:.2e}')
 assert diff_sched < 1e-6 and diff_lrs < 1e-12
-
-# 3. the LR finder
+"""),
+("code", r"""
 learn = Learner(get_model(), get_data())
 with learn.silent():
-    suggested = learn.lr_find(start_lr=1e-5, num_it=NUM_IT)  # our finder's start
-diff_find = max_diff(learn.recorder.loss_values(), finder.losses)
+    suggested = learn.lr_find(num_it=NUM_IT)
+diff_find = nb.result('learner_vs_hand_lr_finder_max_loss_diff', max_diff(learn.recorder.losses, finder.losses))
 diff_find_lrs = max_diff(np.array(learn.recorder.lrs)[:, 0], finder.lrs)
-print(f'3. lr_find: {len(finder.losses)} points, max loss difference {diff_find:.2e}, '
-      f'max lr difference {diff_find_lrs:.2e}')
+print(f'lr_find: {len(finder.losses)} points, largest loss difference {diff_find:.2e}, '
+      f'largest lr difference {diff_find_lrs:.2e}')
 assert diff_find < 1e-6 and diff_find_lrs < 1e-12
+"""),
+("code", r"""
 print('minifast suggests', suggested)
-assert np.isclose(suggested.steepest, steepest) and np.isclose(suggested.min_div10, min_div10)
+assert np.isclose(suggested.steepest, steepest) and np.isclose(suggested.min_div10, lowest / 10)
 learn.sched.plot(); plt.show()
 """),
 ("md", r"""
-minifast's `sched.plot()` skips the same first 10 and last 5 points, so its two suggestions
-are ours (asserted above).
+`learn.sched.plot()` drops the same first 10 and last 5 points, so its "steepest" and "min/10"
+are ours (asserted above). It marks a third suggestion, `valley`: the middle of the longest
+stretch of the curve where the loss keeps falling. Unlike min/10 it is always a point of the
+curve, which matters for curves whose lowest loss is at their left end (fine-tuning a pretrained
+model gives such curves); `valley` in `minifast/lr_finder.py` shows how it is found. Compare
+the three marks with our `LR` above. From here on, the other notebooks use minifast's `Learner`:
+`05_custom_callbacks` writes more callbacks for it.
 
-## 7. Looking inside while it trains: ActivationStats
+## Answers to the exercises
 
-The course's next step (lesson 16) asks *why* a network trains well or badly, by watching the
-activations of each layer. `ActivationStats` is a callback with PyTorch forward hooks: after each
-training batch it records, for each layer we give it, the mean, the std and a histogram of the
-absolute activations. `color_dim()` draws the histograms over time, one image per layer — the
-"colorful dimension" plot: x is the batch, y the activation size (0 at the bottom), brightness
-the (log) count.
+Each answer goes through the same check as above; the check fails loudly if the answer is wrong.
 
-We train the same small CNN twice, with plain SGD at a high lr (0.4), once without and once
-with BatchNorm, and watch the ReLUs.
+**Exercise 1.** `torch.no_grad()` keeps the update out of autograd's record; `p -= ...` changes
+the weight in place, so the model (and any optimiser) still holds the same tensor.
 """),
 ("code", r"""
-def cnn(bn):
-    layers = []
-    for n_in, n_out in [(1, 8), (8, 16), (16, 32), (32, 64)]:
-        layers += [nn.Conv2d(n_in, n_out, 3, stride=2, padding=1, bias=not bn)]
-        layers += [nn.BatchNorm2d(n_out)] if bn else []
-        layers += [nn.ReLU()]
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+def sgd_step(params, lr):
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
 
-stats_runs = {}
-for bn in (False, True):
-    torch.manual_seed(0)
-    model = cnn(bn)
-    stats = ActivationStats([m for m in model.modules() if isinstance(m, nn.ReLU)], bins=40, hist_range=(0, 10))
-    learn = Learner(model, get_data(), opt_func=torch.optim.SGD, wd=0, cbs=[stats])
-    with learn.silent():
-        learn.fit(0.4, 1)
-    acc, dead = learn.recorder.log['accuracy'], stats.dead_fraction()[-1]   # last ReLU
-    stats_runs[bn] = (acc, stats)
-    name = 'with BatchNorm' if bn else 'plain'
-    print(f'{name:>14}: accuracy {acc:.4f} after 1 epoch; last ReLU: activations below 0.25 '
-          f'{dead[:10].mean():.0%} in the first 10 batches, {dead[-10:].mean():.0%} in the last 10')
-    fig = stats.color_dim(figsize=(10, 2.2)); fig.suptitle(name, y=1.05); plt.show()
+check_sgd_step(sgd_step)
 """),
 ("md", r"""
-Read the two pictures with the numbers printed above them (the bottom bin of each histogram
-holds the activations below 0.25). Without BatchNorm, PyTorch's default initialisation makes
-each layer's outputs smaller than its inputs, so at the start of training the deeper layers'
-activations are all close to zero: the last ReLU's histogram is one bright line at the bottom,
-its gradients are tiny, and it takes many batches before the band widens — the run ends the
-epoch well behind. With BatchNorm each layer's outputs are re-centred and re-scaled every
-batch, so from the first batch the histograms are a wide band (about half of a ReLU's outputs
-are exactly 0, as they should be for centred inputs) and the same lr trains at once. The
-course fixes the plain network with a better initialisation (Kaiming/He: scale the weights so
-the std stays 1) — try `nn.init.kaiming_normal_` on the convolutions. `plot_stats()` shows the
-same story as means and stds: in the plain CNN the deeper ReLUs' stds start near zero and stay
-there for dozens of batches, then jump and swing from batch to batch (checked below).
+**Exercise 2.** `after_batch` of a training batch counts it; `CancelFitException` ends the fit
+(`after_fit` still runs). `CancelTrainException` would only end this epoch's training, and
+validation would run.
 """),
 ("code", r"""
-plain_stats = stats_runs[False][1]
-plain_stats.plot_stats(figsize=(10, 3)).suptitle('plain CNN: mean and std of each ReLU'); plt.show()
-last_std = plain_stats.stacked('std')[-1]   # [layers, batches]: the deepest ReLU, per batch
-print(f'plain CNN, last ReLU: std {last_std[:10].mean():.3f} over the first 10 batches, '
-      f'{last_std[-10:].mean():.3f} over the last 10')
-if not QUICK:
-    assert last_std[:10].mean() < 0.1 < 0.5 < last_std[-10:].mean()
+class StopAfter(Callback):
+    def __init__(self, n): self.n = n
+    def before_fit(self): self.count = 0
+    def after_batch(self):
+        if self.learn.training:
+            self.count += 1
+            if self.count >= self.n:
+                raise CancelFitException()
+
+check_stop_after(StopAfter)
 """),
 ("md", r"""
-## Summary: the figures of this notebook
-
-The last cell prints the machine, the time, and one `RESULT` line per figure, and asserts them.
+**Exercise 3.** Two pieces, each seeing its own position from 0 to 1.
 """),
 ("code", r"""
-minutes = (time.perf_counter() - notebook_start) / 60
-plain_cnn_acc, bn_cnn_acc = stats_runs[False][0], stats_runs[True][0]
-print(f'hardware: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs | '
-      f'torch {torch.__version__}, {torch.get_num_threads()} threads | '
-      f'{"quick" if QUICK else "full"} mode, wall time {minutes:.1f} min')
-results = {
-    'mlp_plain_loop_valid_acc': plain_acc,
-    'mlp_cosine_valid_acc': sched_acc,
-    'learner_vs_plain_loop_max_loss_diff': diff_plain,
-    'learner_vs_hand_scheduler_max_loss_diff': diff_sched,
-    'learner_vs_hand_lr_finder_max_loss_diff': diff_find,
-    'lr_find_steepest': steepest,
-    'cnn_sgd_lr0.4_plain_valid_acc': plain_cnn_acc,
-    'cnn_sgd_lr0.4_batchnorm_valid_acc': bn_cnn_acc,
-    'minutes': minutes,
-}
-for name, value in results.items():
-    print(f'RESULT {name} {value:.4g}')
+def warmup_cos(pos):
+    if pos < 0.25:
+        return minifast.sched_lin(LR / 10, 3 * LR, pos / 0.25)
+    return sched_cos(3 * LR, LR / 100, (pos - 0.25) / 0.75)
 
+check_warmup_cos(warmup_cos)
+"""),
+("md", r"""
+## Summary
+
+The last cell prints the machine, the wall time and one `RESULT` line per figure recorded
+above, then checks that minifast's `Learner` matched our loops.
+"""),
+("code", r"""
+nb.finish()
 assert max(diff_plain, diff_sched, diff_find) < 1e-6
-if not QUICK:
+if not nb.quick:
     assert plain_acc >= 0.94 and sched_acc >= 0.94, (plain_acc, sched_acc)
-    assert bn_cnn_acc >= 0.95 and bn_cnn_acc > plain_cnn_acc + 0.05, (bn_cnn_acc, plain_cnn_acc)
 """),
 ]
