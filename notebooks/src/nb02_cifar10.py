@@ -385,8 +385,8 @@ pass would run at the highest resolutions, where convolutions cost the most.
   (fine-tuning runs the body forward and backward on every image, so the number of images is
   what the time of this part depends on);
 - the head: 4 epochs of one-cycle on the cached activations at `lr_find`'s `min_div10`;
-- fine-tuning: **2 epochs** of one-cycle, the head at half the head's lr (the rule of fastai's
-  `fine_tune`) and the body's second half at a tenth of that;
+- fine-tuning: **3 epochs** of one-cycle, the head at 1.5e-3 and the body's second half at a
+  tenth of that, 1.5e-4 (why so small: see below);
 - bfloat16 wherever the cells below measure it faster for this network (inference, training);
 - if fine-tuning ends below the head alone on the validation images, we go back to the
   head-only weights: a choice made on validation, before the test images are touched.
@@ -438,7 +438,7 @@ learn.freeze_to(1)
 xb, yb = next(iter(tl_data.train_dl))               # one augmented training batch
 train_bf16 = faster_in_bf16('efficientnet_lite0 fine-tuning', copy.deepcopy(learn.model), xb, yb)
 learn.add_cbs(precision(train_bf16))
-FT_EPOCHS, ft_lr = (1 if nb.quick else 2), head_lr / 2
+FT_EPOCHS, ft_lr = (1 if nb.quick else 3), 1.5e-3
 learn.fit_one_cycle(FT_EPOCHS, np.array([ft_lr / 100, ft_lr / 10, ft_lr]))
 """),
 ("code", r"""
