@@ -15,7 +15,6 @@ import platform
 import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -34,7 +33,6 @@ class Notebook:
 
     def __init__(self, seed: int = 42):
         os.environ.setdefault("TQDM_DISABLE", "1")  # plain-text epoch tables instead of widgets
-        warnings.filterwarnings("ignore", message="IProgress not found")
         self.quick = os.environ.get("MINIFAST_QUICK") == "1"
         self.work = Path(tempfile.mkdtemp(prefix="minifast_course_"))
         self.results: dict[str, float] = {}

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 
-from tqdm.auto import tqdm
+with warnings.catch_warnings():
+    # In a Jupyter kernel without ipywidgets, tqdm.auto warns ("IProgress not found", with a
+    # site-packages path) and draws text bars, which is all minifast needs there.
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    from tqdm.auto import tqdm
 
 from ..callback import Callback
 
