@@ -157,3 +157,15 @@ def test_import_after_warmup_names_a_missing_harness(tmp_path, capsys):
     with pytest.raises(SystemExit):
         import_after_warmup.main(["--smoke", "--harness", str(tmp_path / "nope.py")])
     assert "nope.py does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HARNESS.is_file(), reason=f"needs the shared benchmark harness {HARNESS}, "
+                    "found only in a checkout with ../shared beside it")
+def test_overhead_ab_smoke(tmp_path, capsys):
+    """The side-by-side driver runs the raw loop and a minifast tree in fresh processes."""
+    from benchmarks import overhead_ab
+    out = tmp_path / "ab.json"
+    times = overhead_ab.main(["--trees", f"now={REPO}", "--repeats", "1", "--n", "640", "--out", str(out)])
+    assert set(times) == {"raw", "now"} and all(len(v) == 1 and v[0] > 0 for v in times.values())
+    assert json.loads(out.read_text()) == times
+    assert "now: ratio of minima" in capsys.readouterr().out

@@ -127,7 +127,9 @@ for i, p in zip(picks, probs):
 Read each line: the true breed (from `labels.csv`), then the model's five most likely ImageNet
 classes with their probabilities. Where the first name is the true breed, the model's outputs
 are in the same order as torchvision's list of names — the check we need before we use that
-order. Each of our breeds has its own row among the 1,000:
+order. (Keep in mind where these photos come from: ImageNet's classifier may well have trained on
+some of these very images, so how well it does on them says little about new photos of dogs.)
+Each of our breeds has its own row among the 1,000:
 """),
 ("code", r"""
 imagenet_names = [n.lower().replace(' ', '_') for n in names]
@@ -147,7 +149,9 @@ weights, because a new task usually has new classes. Ours does not. So:
    of the `Linear` layer we just used, instead of random numbers;
 3. train it with **one-cycle** on the cache. The epochs, the learning rate, the image size,
    whether to train first at a smaller size (progressive resizing) and whether to predict with
-   TTA are the settings with the lowest **validation log loss** on the walkthrough split;
+   TTA are the settings with the lowest **validation log loss** on the walkthrough split. A head
+   that starts trained may need only small steps, so the learning rates tried go from the
+   course's rule down to 1,000 times less;
 4. no epoch on augmented images and no fine-tuning of the body: the body has been trained on
    these breeds already. The course's own breeds lesson did not unfreeze either. Section 6
    measures what those steps do here, on the lesson's own flow.
@@ -238,11 +242,13 @@ print(f'the ImageNet classifier as it is, on our 16 breeds: accuracy {acc0:.2%},
 """),
 ("md", r"""
 Both heads, the course's random start and the recipe's ImageNet start, trained with one-cycle
-for a few epochs at each learning rate. Every run starts from the same seed, so differences
-between rows are the settings'.
+for 1, 3 and 7 epochs at each learning rate, from the rule's lr down to 1,000 times less. Every
+run starts from the same seed, so differences between cells are the settings'. One table per
+start; each cell is the validation accuracy / log loss:
 """),
 ("code", r"""
-EPOCHS = (1,) if nb.quick else (3, 7)
+EPOCHS = (1,) if nb.quick else (1, 3, 7)
+LRS = [found.min_div10 / d for d in ((1, 10, 100) if nb.quick else (1, 3, 10, 30, 100, 300, 1000))]
 
 def fit_head(learn, epochs, lr):
     with learn.silent():
@@ -250,11 +256,14 @@ def fit_head(learn, epochs, lr):
     return scores(*cached_preds(learn))
 
 grid = {}
-lrs = [found.min_div10 / d for d in (1, 3, 10, 30)]
-for key in [(start, epochs, lr) for start in ('random', 'imagenet') for epochs in EPOCHS for lr in lrs]:
-    set_seed(0)
-    grid[key] = acc, ll = fit_head(head_learner(data, key[0]), *key[1:])
-    print(f'{key[0]:>8} start, {key[1]} epochs, lr {key[2]:.1e}: accuracy {acc:.2%}, log loss {ll:.3f}')
+for start in ('random', 'imagenet'):
+    print(f'{start} start'.ljust(14) + ''.join(f'{e} epochs'.rjust(17) for e in EPOCHS))
+    for lr in LRS:
+        for epochs in EPOCHS:
+            set_seed(0)
+            grid[start, epochs, lr] = fit_head(head_learner(data, start), epochs, lr)
+        print(f'  lr {lr:.1e}'.ljust(14) + ''.join(f'{grid[start, e, lr][0]:>9.2%} / {grid[start, e, lr][1]:.3f}'
+                                              for e in EPOCHS))
 """),
 ("code", r"""
 def best(candidates):   # the key with the lowest validation log loss
@@ -266,9 +275,10 @@ print(f"the course's head: {course[0]} epochs at lr {course[1]:.1e}; the recipe'
       f"{recipe['epochs']} epochs at lr {recipe['lr']:.1e}")
 """),
 ("md", r"""
-Compare the two starts setting by setting, then the ImageNet start's rows from the largest lr to
-the smallest: a head that starts where the other has to get to needs only small steps, and a
-large lr can throw away the start it was given.
+Read the two tables side by side. The random start needs the large learning rates: at the
+smallest, an epoch leaves it close to guessing. The ImageNet start needs the small ones: a large
+lr throws away the start it was given, and its best cells, where it moves least, are about where
+the classifier as it is already was (its accuracy and log loss are printed above the tables).
 
 ## 5. The image size, and progressive resizing
 
@@ -296,10 +306,10 @@ size), and against the recipe as chosen so far (one run):
 """),
 ("code", r"""
 small = max([s for s in SIZES if s < sz], default=sz)
-by_sizes = {}
+by_sizes, trained = {}, {}
 for sizes in ((sz,), (small, sz), (sz, sz)):
     set_seed(0)
-    learn = head_learner(get_data(42, sizes[0]), 'imagenet')
+    learn = trained[sizes] = head_learner(get_data(42, sizes[0]), 'imagenet')
     for s in sizes:
         learn.set_data(get_data(42, s))   # the model stays; the next fit caches this size
         by_sizes[sizes] = acc, ll = fit_head(learn, recipe['epochs'], recipe['lr'])
@@ -308,10 +318,41 @@ recipe['sizes'] = best(by_sizes)
 print('the recipe trains at', ' then '.join(f'{s} px' for s in recipe['sizes']))
 """),
 ("md", r"""
-Where the smaller start loses, look at the size table above: the body was trained on ImageNet at
-the size of these files, and a dog seen smaller gives it less of what tells these breeds apart;
-what the head learns from those features first has to be undone afterwards. The course's files
-were bigger than the size it trained at, so going up in size added detail; ours have none to add.
+Read the log losses first. When a step wins, find out why before you trust it: the course's
+reason for progressive resizing (the smaller images train fast, the bigger ones then add detail)
+cannot apply to a head that trains for a few batches at a tiny learning rate. Look at the head
+instead. Its BatchNorm was set up to pass the features of the *first* size through unchanged:
+its scale and shift are the spread and mean of those features. During the fit at the second
+size, its running statistics follow the new features, but its scale and shift hardly move (the
+learning rate is tiny). So each feature leaves the BatchNorm multiplied by (spread at the first
+size) / (spread at the second). Below: the median of that factor over the average-pooled
+features for each way of training, then the one-size head's predictions made *sharper*
+(its logits multiplied by a number `t`; the predicted breed stays the same):
+"""),
+("code", r"""
+def bn_scale(learn):   # median factor by which the head's BatchNorm multiplies an average-pooled feature
+    bn = learn.model.head[-3]
+    scale = bn.weight / (bn.running_var + bn.eps).sqrt()
+    return scale[len(scale) // 2:].median().item()
+
+def sharpen(probs, t):   # the probabilities of the same logits multiplied by t
+    p = torch.as_tensor(probs) ** t
+    return p / p.sum(1, keepdim=True)
+
+for sizes, learn in trained.items():
+    print(f'{" then ".join(f"{s} px" for s in sizes):>18}: BatchNorm factor {bn_scale(learn):.2f}')
+probs, y = cached_preds(trained[(sz,)])
+for t in (1.25, 1.5, 2):
+    acc, ll = scores(sharpen(probs, t), y)
+    print(f'{sz} px only, logits × {t}: accuracy {acc:.2%}, log loss {ll:.3f}')
+"""),
+("md", r"""
+Where the factor of the resized head is above 1, its logits grow by about that much, and
+sharper probabilities of the same one-size head reach a log loss like the resized head's: the
+ImageNet classifier, cut down to our 16 breeds, is less sure of its right answers than it could
+be. So what the resize buys here is confidence, not detail; accuracy moves by an image or two at
+most. It stays in the recipe because the recipe's rule chose it on validation; section 8 checks
+on two more splits whether it holds.
 
 The recipe, as chosen on this split's validation set, in one function (TTA is decided in
 section 7):
@@ -415,9 +456,10 @@ plt.show()
 print('most confused (true, predicted, count):', interp.most_confused()[:5])
 """),
 ("md", r"""
-And the images with the highest loss, titled `predicted / true` breed and `loss / probability
-of the true breed`. Look for breeds that look alike, for dogs seen from far away or cut off by the
-crop, and for photos that hold more than one dog:
+(`most_confused` lists nothing when every validation image is right.) And the images with the
+highest loss, titled `predicted / true` breed and `loss / probability of the true breed`: the
+wrong ones, then those the model was least sure of. Look for breeds that look alike, for dogs
+seen from far away or cut off by the crop, and for photos that hold more than one dog:
 """),
 ("code", r"""
 interp.plot_top_losses(9)
@@ -522,8 +564,8 @@ then `.predict(image)`.
 
 What to take away: when the pretrained model's classes include yours, first ask the ImageNet
 classifier as it is (section 2) and start the head from its rows; then measure each further step
-of the lesson on validation before keeping it (sections 5 to 7), and judge the result on more than
-one split against a simple baseline (section 8). The figures of this run, one line each:
+of the lesson on validation before keeping it (sections 5 to 7), find out why a step wins
+(section 5), and judge the result on more than one split against a simple baseline (section 8). The figures of this run, one line each:
 """),
 ("code", r"""
 nb.finish()
