@@ -85,14 +85,19 @@ def bench(args: argparse.Namespace) -> dict:
     return summarise(runs, args)
 
 
+def fastest_half_mean(times: list[float]) -> float:
+    """Mean of the fastest half of `times` (at least one): the runs the machine disturbed least."""
+    half = sorted(times)[:max(1, len(times) // 2)]
+    return sum(half) / len(half)
+
+
 def summarise(runs: list[dict], args: argparse.Namespace) -> dict:
     out = {"config": {"n": args.n, "threads": args.threads, "repeats": args.repeats},
            "runs": runs, "sides": {}}
     for side in SIDES:
-        times = sorted(r["fit_s"] for r in runs if r["side"] == side)
-        half = times[:max(1, len(times) // 2)]
-        out["sides"][side] = {"median_s": statistics.median(times), "min_s": times[0],
-                              "fastest_half_mean_s": sum(half) / len(half),
+        times = [r["fit_s"] for r in runs if r["side"] == side]
+        out["sides"][side] = {"median_s": statistics.median(times), "min_s": min(times),
+                              "fastest_half_mean_s": fastest_half_mean(times),
                               "median_minflt": statistics.median(r["minflt"] for r in runs
                                                                  if r["side"] == side)}
     plain, imported = out["sides"]["plain"], out["sides"]["imported"]

@@ -22,16 +22,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from benchmarks.import_after_warmup import HARNESS, load_harness  # noqa: E402
+from benchmarks.import_after_warmup import HARNESS, fastest_half_mean, load_harness  # noqa: E402
 
 
-def one_fit(framework: str, tree: str | None, a: argparse.Namespace) -> float:
-    """fit_s of one fresh-process run of the harness (MLP, batch 64, pre-batched loader), with
-    the environment its own driver gives each run (threads, malloc settings)."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads),
-               PYTHONWARNINGS="ignore", **load_harness(a.harness).FIXED_MALLOC_ENV)
+def one_fit(framework: str, tree: str | None, a: argparse.Namespace, env: dict[str, str]) -> float:
+    """fit_s of one fresh-process run of the harness (MLP, batch 64, pre-batched loader);
+    a minifast run imports `tree` through PYTHONPATH."""
     if tree is not None:
-        env["PYTHONPATH"] = str(Path(tree).resolve())
+        env = dict(env, PYTHONPATH=str(Path(tree).resolve()))
     cmd = [sys.executable, str(a.harness), "--framework", framework, "--model", "mlp", "--bs", "64",
            "--loader", "batched", "--threads", str(a.threads), "--n", str(a.n)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
@@ -40,9 +38,7 @@ def one_fit(framework: str, tree: str | None, a: argparse.Namespace) -> float:
 
 def ratios(side: list[float], raw: list[float]) -> tuple[float, float]:
     """(ratio of minima, ratio of the means of the fastest halves)."""
-    half = len(raw) // 2 or 1
-    fastest = lambda xs: sum(sorted(xs)[:half]) / half  # noqa: E731
-    return min(side) / min(raw), fastest(side) / fastest(raw)
+    return min(side) / min(raw), fastest_half_mean(side) / fastest_half_mean(raw)
 
 
 def main(argv: list[str] | None = None) -> dict[str, list[float]]:
@@ -58,11 +54,14 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     if not a.harness.exists():
         sys.exit(f"{a.harness} not found: pass --harness PATH to overhead_bench.py")
     trees = dict(t.split("=", 1) for t in a.trees)
+    # the environment the harness's own driver gives each run (threads, malloc settings)
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads),
+               PYTHONWARNINGS="ignore", **load_harness(a.harness).FIXED_MALLOC_ENV)
     times: dict[str, list[float]] = {"raw": [], **{name: [] for name in trees}}
     for rep in range(a.repeats):
-        times["raw"].append(one_fit("raw", None, a))
+        times["raw"].append(one_fit("raw", None, a, env))
         for name, tree in trees.items():
-            times[name].append(one_fit("minifast", tree, a))
+            times[name].append(one_fit("minifast", tree, a, env))
         print(f"repeat {rep + 1}/{a.repeats}: " + ", ".join(f"{k} {v[-1]:.3f}s" for k, v in times.items()),
               file=sys.stderr, flush=True)
     for name in trees:
