@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minifast.course import Notebook, over_splits
+from minifast.course import Notebook, over_splits, try_exercise
 
 
 @pytest.mark.parametrize("quick", ["1", "0"])
@@ -31,3 +31,18 @@ def test_over_splits_gives_one_value_per_split_and_prints_mean_and_spread(capsys
     out = capsys.readouterr().out
     assert "split 2: recipe 0.2000, baseline 0.5000" in out
     assert "recipe: mean 0.2333, spread 0.3000 (0.1000 to 0.4000)" in out
+
+
+def test_try_exercise_says_not_done_for_a_stub_and_raises_a_wrong_answer(capsys):
+    def stub():
+        raise NotImplementedError("write it")
+
+    def check(answer):
+        assert answer() == 42, "wrong"
+
+    try_exercise(check, stub)
+    assert capsys.readouterr().out == "not done yet: write it\n"
+    try_exercise(check, lambda: 42)                     # right: silent
+    assert capsys.readouterr().out == ""
+    with pytest.raises(AssertionError, match="wrong"):
+        try_exercise(check, lambda: 41)

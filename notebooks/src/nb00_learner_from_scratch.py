@@ -42,7 +42,7 @@ from torch import nn
 import matplotlib.pyplot as plt
 import minifast
 from minifast import Learner, ParamScheduler, mnist_sample_data
-from minifast.course import Notebook
+from minifast.course import Notebook, try_exercise
 torch.set_num_threads(1)   # tiny models: a second thread buys little, and one adds in the same order everywhere
 nb = Notebook()
 """),
@@ -137,14 +137,8 @@ for step in range(5):
 moves every weight `p` by `-lr * p.grad`. Write `sgd_step(params, lr)` that does this for
 every parameter in `params`, without an optimiser. (Hint: the update itself must not be
 recorded by autograd.) The check compares your weights with `torch.optim.SGD`'s after one step.
-"""),
-("code", r"""
-def try_exercise(check, answer):
-    "Run check(answer); if the answer is still the stub (NotImplementedError), say so and go on."
-    try:
-        check(answer)
-    except NotImplementedError as e:
-        print('not done yet:', e)
+`try_exercise(check, answer)` (from `minifast.course`) runs it, and while your answer is still
+the stub it prints "not done yet" and the notebook goes on.
 """),
 ("code", r"""
 def sgd_step(params, lr):

@@ -39,7 +39,7 @@ from torch import nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from minifast import *
-from minifast.course import Notebook
+from minifast.course import Notebook, try_exercise
 torch.set_num_threads(1)   # small models: one thread, and the same sums in the same order everywhere
 nb = Notebook()
 """),
@@ -558,14 +558,6 @@ except AttributeError as e:
 Each exercise is a cell with a stub for you to fill in, then a cell that checks it. Until the
 stub is filled in, the check says "not done yet" and the notebook goes on. The answers are at
 the end of the notebook.
-"""),
-("code", r"""
-def try_exercise(check, answer):
-    "Run check(answer); if the answer is still the stub (NotImplementedError), say so and go on."
-    try:
-        check(answer)
-    except NotImplementedError as e:
-        print('not done yet:', e)
 """),
 ("md", r"""
 **Exercise 1 — validate only every `k` epochs.** Write `ValidEvery(k)`: skip the validation of
