@@ -63,15 +63,14 @@ class Loop:
         self.layer_groups = list(layer_groups) if layer_groups is not None else [self.model]
         self.opt: torch.optim.Optimizer | None = None
         self.training, self.epoch, self.n_epoch, self.start_epoch = False, 0, 0, 0
-        self.cbs: list[Callback] = []
+        self._set_cbs([])
         self.add_cbs(cbs)
 
     # ------------------------------------------------------------------ callbacks
     def add_cb(self, cb: Callback) -> Loop:
         """Register `cb` and give it a reference to this learner (`cb.learn`)."""
         cb.learn = self
-        self.cbs.append(cb)
-        self.cbs.sort(key=lambda c: c.order)  # stable: equal orders keep their insertion order
+        self._set_cbs(sorted([*self.cbs, cb], key=lambda c: c.order))  # stable: ties keep their order
         return self
 
     def add_cbs(self, cbs: Iterable[Callback]) -> Loop:
@@ -80,8 +79,21 @@ class Loop:
         return self
 
     def remove_cb(self, cb: Callback) -> Loop:
-        self.cbs.remove(cb)
+        if cb not in self.cbs:
+            raise ValueError(f"remove_cb: {cb.name} is not one of this learner's callbacks")
+        i = self.cbs.index(cb)
+        self._set_cbs([*self.cbs[:i], *self.cbs[i + 1:]])
         return self
+
+    def _set_cbs(self, cbs: list[Callback]) -> None:
+        """Keep the callbacks in order (a tuple: change them only through add/remove) and,
+        in `self.handlers[event]`, the `(callback, method)` pairs that handle each event: the
+        table `show_training_loop` prints. Built once per change, so an event (seven per training
+        batch) calls just those methods instead of asking every callback about it.
+        """
+        self.cbs: tuple[Callback, ...] = tuple(cbs)
+        self.handlers = {event: [(cb, getattr(cb, event)) for cb in self.cbs if hasattr(cb, event)]
+                         for event in EVENTS}
 
     def remove_cbs(self, cbs: Iterable[Callback]) -> Loop:
         for cb in list(cbs):
@@ -120,11 +132,10 @@ class Loop:
         `after_fit` every callback still runs (each may have weights to put back), then the first
         error is raised.
         """
+        if event not in self.handlers:
+            raise ValueError(f"unknown event {event!r}; the events are: {', '.join(EVENTS)}")
         first_error = None
-        for cb in self.cbs:
-            method = getattr(cb, event, None)
-            if method is None:
-                continue
+        for cb, method in self.handlers[event]:
             try:
                 method()
             except CANCEL_EXCEPTIONS:
@@ -145,7 +156,7 @@ class Loop:
     def show_training_loop(self) -> None:
         """Print which callbacks run at each event, in order: the loop, made visible."""
         for event in EVENTS:
-            names = [cb.name for cb in self.cbs if hasattr(cb, event)]
+            names = [cb.name for cb, _ in self.handlers[event]]
             print(f"{event:<16} {', '.join(names) if names else '-'}")
 
     # ------------------------------------------------------------------ optimiser & hypers

@@ -272,3 +272,27 @@ def test_learn_called_with_an_event_fires_it_like_fire():
     learn("after_batch")
     learn.fire("after_batch")
     assert counts.n == 2
+
+
+def test_the_handler_table_follows_add_and_remove():
+    """Each event calls exactly the callbacks registered now, in order; nothing stale is called."""
+    learn, counts = synth_learner(), Counts()
+    learn.fire("after_batch")
+    learn.add_cb(counts)
+    handlers = [cb for cb, _ in learn.handlers["after_batch"]]
+    assert counts in handlers and [cb.order for cb in handlers] == sorted(cb.order for cb in handlers)
+    learn.fire("after_batch")
+    learn.remove_cb(counts)
+    learn.fire("after_batch")
+    assert counts.n == 1
+    assert counts not in [cb for cbs in learn.handlers.values() for cb, _ in cbs]
+
+
+def test_callbacks_change_only_through_add_and_remove_with_clear_errors():
+    learn = synth_learner()
+    with pytest.raises(AttributeError):  # a tuple: learn.cbs.append would bypass the handler table
+        learn.cbs.append(EventLog())
+    with pytest.raises(ValueError, match="EventLog is not one of this learner's callbacks"):
+        learn.remove_cb(EventLog())
+    with pytest.raises(ValueError, match="unknown event 'after_bacth'.*before_fit"):
+        learn.fire("after_bacth")

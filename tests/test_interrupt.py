@@ -80,7 +80,7 @@ def test_after_fit_runs_and_the_recorder_is_consistent():
         learn.fit(0.05, 3, cbs=[InterruptAt("before_step", epoch=1, batch=2)])
     assert learn.progress.bar is None  # closed by after_fit
     assert learn.recorder.metric("epoch") == [0]  # only the whole epoch has a row
-    assert learn.cbs == [cb for cb in learn.cbs if not isinstance(cb, InterruptAt)]
+    assert list(learn.cbs) == [cb for cb in learn.cbs if not isinstance(cb, InterruptAt)]
 
 
 class GradsAtStart(Callback):
