@@ -231,8 +231,8 @@ class Loop:
 
     def _all_batches(self) -> None:
         self.n_iter = len(self.dl)
-        for self.iter, batch in enumerate(self.dl):
-            self.xb, self.yb = to_device(batch, self.device)
+        for self.iter, (xb, yb) in enumerate(self.dl):
+            self.xb, self.yb = to_device(xb, self.device), to_device(yb, self.device)
             self._with_events(self._do_one_batch, "batch", CancelBatchException)
 
     def _do_one_batch(self) -> None:
@@ -271,8 +271,8 @@ class Loop:
         preds, targs = [], []
         try:
             with torch.no_grad():
-                for batch in dl:
-                    xb, yb = to_device(batch, self.device)
+                for xb, yb in dl:
+                    xb, yb = to_device(xb, self.device), to_device(yb, self.device)
                     preds.append(activation(forward(xb)).float().cpu())
                     targs.append(yb.cpu())
         finally:
