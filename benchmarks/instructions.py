@@ -8,9 +8,10 @@ counts them for the overhead harness's configuration (`../shared/bench/overhead_
 
     # one count: instructions of one fit of N batches (only the fit is counted)
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect=functools_reduce \\
-        --callgrind-out-file=cg.out python benchmarks/instructions.py loop default 40
+        --callgrind-out-file=cg.out python benchmarks/instructions.py loop default-prog 210
     grep ^summary cg.out
-    # per batch = (count at 40 batches - count at 10 batches) / 30, so per-fit costs cancel
+    # per batch = (count at 210 batches - count at 10 batches) / 200, so per-fit costs cancel
+    # (fewer batches in between leave a run-to-run variation of ~1.4M instructions in the figure)
 
     # each per-batch piece of framework work alone (one callgrind part per piece, 200 calls each)
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect=functools_reduce \\
