@@ -119,11 +119,10 @@ def pieces() -> dict[str, object]:
         "loss.item()": learn.loss.item,
         "get_hyper(opt, 'mom')": lambda: get_hyper(learn.opt, "mom"),
         "batch_size(yb)": lambda: batch_size(yb),
-        "to_device((xb, yb), cpu) (the loop skips it on the CPU)":
-            lambda: to_device((xb, yb), learn.device),
+        "to_device(xb, cpu) (the loop moves xb, then yb)": lambda: to_device(xb, learn.device),
         "learn.fire('after_pred'), no callback has it": lambda: learn.fire("after_pred"),
         "learn('after_pred'), the same through __call__": lambda: learn("after_pred"),
-        "TrainEval.before_batch": cb[type(learn.cbs[0])].before_batch,
+        "learn.train_iter (the loop's position, a property)": lambda: learn.train_iter,
         "Recorder.after_loss": cb[Recorder].after_loss,
         "TerminateOnNaN.after_loss": cb[TerminateOnNaN].after_loss,
         "InterruptGuard.before_step + after_step": lambda: (guard.before_step(), guard.after_step()),

@@ -78,7 +78,7 @@ def components(number: int = 200, repeat: int = 50) -> str:
         pieces = {
             "to_device((xb, yb))": lambda: to_device((xb, yb), learn.device),
             "dispatch an event no callback handles": lambda: learn("after_pred"),
-            "TrainEval.before_batch": learn.get_cb(type(learn.cbs[0])).before_batch,
+            "learn.train_iter (the loop's position, a property)": lambda: learn.train_iter,
             "Recorder.after_loss (training batch)": learn.recorder.after_loss,
             "ProgressBar.after_batch (tqdm)": learn.progress.after_batch,
             "one batch's events around a no-op step": lambda: learn._with_events(

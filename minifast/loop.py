@@ -1,9 +1,10 @@
 """The training loop: fire events around `fit -> epoch -> train (batches) + validate (batches)`.
 
 Read `callback.py` first, then this file: it is the ground floor. It knows the events, the
-callbacks in their order and the optimiser, and nothing else: it imports no callback, so
-everything optional (progress bars, the record, schedules, early stopping) sits *above* it, as a
-callback you could have written yourself. `learner.py` builds the course's `Learner` on top.
+callbacks in their order, the optimiser and where it is (`epoch`, `iter`, `train_iter`), and
+nothing else: it imports no callback, so everything optional (progress bars, the record,
+schedules, early stopping) sits *above* it, as a callback you could have written yourself.
+`learner.py` builds the course's `Learner` on top.
 
 Each stage is run by `_with_events`: fire `before_X`, run the stage, catch the stage's own Cancel
 exception, fire `after_X`. Two rules a callback can rely on:
@@ -43,12 +44,10 @@ LossFunc = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 class Loop:
     """Train `model` on `data` (anything with `train_dl` and `valid_dl`) with `loss_func`, an
-    optimiser from `opt_func`, and callbacks that steer it.
-
-    `layer_groups` splits the model into parts with their own lr (one optimiser param group
-    each); `None` makes the whole model one group. A bare Loop has no callbacks at all: no
-    train/eval switch, no record. `Learner` adds those.
-    """
+    optimiser from `opt_func`, and callbacks that steer it. `layer_groups` splits the model
+    into parts with their own lr (one optimiser param group each); `None` makes the whole model
+    one group. A bare Loop has no callbacks at all: no train/eval switch, no record. `Learner`
+    adds those."""
 
     def __init__(self, model: nn.Module, data, loss_func: LossFunc | None = None,
                  opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
@@ -63,6 +62,7 @@ class Loop:
         self.layer_groups = list(layer_groups) if layer_groups is not None else [self.model]
         self.opt: torch.optim.Optimizer | None = None
         self.training, self.epoch, self.n_epoch, self.start_epoch = False, 0, 0, 0
+        self.iter, self.n_iter = 0, 0  # the batch in this phase, and the phase's number of batches
         self._set_cbs([])
         self.add_cbs(cbs)
 
@@ -86,11 +86,9 @@ class Loop:
         return self
 
     def _set_cbs(self, cbs: list[Callback]) -> None:
-        """Keep the callbacks in order (a tuple: change them only through add/remove) and,
-        in `self.handlers[event]`, the `(callback, method)` pairs that handle each event: the
-        table `show_training_loop` prints. Built once per change, so an event (seven per training
-        batch) calls just those methods instead of asking every callback about it.
-        """
+        """Keep the callbacks in order (a tuple: change them only through add/remove) and, in
+        `self.handlers[event]`, the `(callback, method)` pairs for each event (the table that
+        `show_training_loop` prints), so an event calls just those methods."""
         self.cbs: tuple[Callback, ...] = tuple(cbs)
         self.handlers = {event: [(cb, getattr(cb, event)) for cb in self.cbs if hasattr(cb, event)]
                          for event in EVENTS}
@@ -112,8 +110,7 @@ class Loop:
 
     @contextlib.contextmanager
     def removed_cbs(self, cls: type) -> Iterator[Loop]:
-        """`with learn.removed_cbs(ProgressBar): ...` — the callbacks of class `cls` are off
-        inside, and back (in their order) after."""
+        """`with learn.removed_cbs(ProgressBar): ...` — those callbacks are off inside only."""
         cbs = [cb for cb in self.cbs if isinstance(cb, cls)]
         self.remove_cbs(cbs)
         try:
@@ -184,10 +181,8 @@ class Loop:
     def fit_epochs(self, n_epoch: int, lrs: HyperValues, wds: HyperValues | None = None,
                    cbs: Iterable[Callback] = ()) -> None:
         """The loop itself: `n_epoch` epochs, each training then validation, with events.
-
         `cbs` are added for this call only. A callback may set `learn.start_epoch` in
-        `before_fit` to start part-way (`Resume` does, from a checkpoint).
-        """
+        `before_fit` to start part-way (`Resume` does, from a checkpoint)."""
         check_not_empty(self.data.train_dl, "train_dl")
         if self.opt is None:
             self.create_opt()
@@ -235,6 +230,12 @@ class Loop:
             self.xb, self.yb = to_device(xb, self.device), to_device(yb, self.device)
             self._with_events(self._do_one_batch, "batch", CancelBatchException)
 
+    @property
+    def train_iter(self) -> int:
+        """While training: this batch's index in the whole fit, counted from epoch 0 so that a
+        resumed fit is at the right place. The schedules are functions of it."""
+        return self.epoch * self.n_iter + self.iter
+
     def _do_one_batch(self) -> None:
         self.pred = self.model(self.xb)
         self.fire("after_pred")
@@ -259,8 +260,7 @@ class Loop:
         `activation` defaults to softmax for a cross-entropy loss (so rows are probabilities),
         identity otherwise. `forward` replaces `self.model` (e.g. only the frozen body, to
         precompute its features). No callbacks run: this is plain inference in eval mode, the
-        one inference loop that precompute, TTA and predict_image share.
-        """
+        one inference loop that precompute, TTA and predict_image share."""
         forward = self.model if forward is None else forward
         dl = self.data.valid_dl if dl is None else dl
         check_not_empty(dl, "dl")

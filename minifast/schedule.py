@@ -99,7 +99,7 @@ class ParamScheduler(Callback):
     override it. Idea: fastai v2 `ParamScheduler`.
     """
 
-    order = -5  # after TrainEval, before user callbacks that may read the lr
+    order = -5  # before user callbacks that may read the lr
 
     def __init__(self, scheds: dict[str, Schedule]):
         self.scheds = scheds
@@ -111,7 +111,7 @@ class ParamScheduler(Callback):
 
     def before_batch(self):
         learn = self.learn
-        if learn.training:  # train_iter: this batch's index in the whole fit (TrainEval)
+        if learn.training:  # train_iter: this batch's index in the whole fit (loop.py)
             hypers = self.hypers_at(learn.train_iter, learn.n_iter, learn.n_epoch,
                                     len(learn.opt.param_groups))
             for name, values in hypers.items():

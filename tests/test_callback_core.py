@@ -241,11 +241,17 @@ def test_the_batch_reads_like_the_textbook():
                      "InterruptGuard"]
 
 
-def test_schedules_read_the_position_that_train_eval_keeps():
+def test_the_loop_keeps_its_position_in_the_fit():
+    """`train_iter` counts training batches from epoch 0 on a bare Loop too (no callback keeps
+    it); a fit that starts part-way (as Resume makes it) starts at that epoch's first batch."""
+    from minifast.loop import Loop
     seen = []
 
     class Probe(Callback):
-        order = -6  # after TrainEval (-10), before the schedulers (-5)
+        start = 0
+
+        def before_fit(self):
+            self.learn.start_epoch = self.start
 
         def before_batch(self):
             if self.learn.training:
@@ -253,8 +259,15 @@ def test_schedules_read_the_position_that_train_eval_keeps():
 
     learn = synth_learner()
     n_iter = len(learn.data.train_dl)
+    for start in (0, 1):
+        probe = Probe()
+        probe.start = start
+        seen.clear()
+        Loop(learn.model, learn.data, cbs=[probe]).fit_epochs(3, 0.1)
+        assert seen == list(range(start * n_iter, 3 * n_iter))
+    seen.clear()
     with learn.silent():
-        learn.fit(0.1, 2, cbs=[Probe()])
+        learn.fit(0.1, 2, cbs=[Probe()])  # with the Learner's default callbacks
     assert seen == list(range(2 * n_iter))
 
 

@@ -254,3 +254,22 @@ def test_plots_render_to_png(tmp_path):
     plt.close("all")
     assert (tmp_path / "preview.png").stat().st_size > 1000 and (tmp_path / "lr.png").stat().st_size > 1000
     assert len(ax.lines) == 3  # one line per param group
+
+
+def test_a_bare_loop_follows_a_schedule():
+    """The position the schedules read is the loop's own, so a `Loop` with no default callbacks
+    follows a one-cycle schedule batch by batch, exactly as `hypers_at` gives it."""
+    from minifast.loop import Loop
+    learn = synth_learner()
+    lrs = []
+
+    class Probe(Callback):  # order 0: after the scheduler (-5) set this batch's lr
+        def before_batch(self):
+            if self.learn.training:
+                lrs.append(self.learn.opt.param_groups[0]["lr"])
+
+    one_cycle = OneCycle(0.1)
+    Loop(learn.model, learn.data, cbs=[one_cycle, Probe()]).fit_epochs(2, 0.1)
+    n_iter = len(learn.data.train_dl)
+    expected = [one_cycle.hypers_at(i, n_iter, 2, 1)["lr"][0] for i in range(2 * n_iter)]
+    assert lrs == pytest.approx(expected) and len(lrs) == 2 * n_iter

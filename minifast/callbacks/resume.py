@@ -32,7 +32,7 @@ class Resume(Callback):
     `before_epoch`, after every callback's own `before_fit` has reset it.
     """
 
-    order = -30  # before TrainEval (-10), which reads learn.start_epoch in before_fit
+    order = -30  # first: the others' before_fit see the saved model, optimiser and epoch
 
     def __init__(self, name: str):
         self.fname, self.pending = name, None
