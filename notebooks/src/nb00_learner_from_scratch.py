@@ -780,7 +780,8 @@ print(inspect.getsource(Learner5.do_one_batch))
 print(inspect.getsource(minifast.Loop._do_one_batch))
 """),
 ("md", r"""
-A `Learner` starts with a few callbacks of its own: `TrainEval` (our `TrainEvalCB`), `Recorder`
+A `Learner` starts with a few callbacks of its own: `TrainEval` (our `TrainEvalCB`'s mode switch;
+minifast's loop keeps `train_iter` itself, as `epoch * n_iter + iter`), `Recorder`
 (our `RecorderCB`), `ProgressBar` (the bars and the table), and two safety nets,
 `InterruptGuard` (a Ctrl-C waits until `opt.step()` is done) and `TerminateOnNaN`.
 `show_training_loop()` lists which callbacks run at each event:

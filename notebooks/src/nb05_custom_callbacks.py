@@ -82,7 +82,7 @@ print(EVENTS)
 """),
 ("md", r"""
 `show_training_loop()` lists which of the registered callbacks runs at each event. A new
-Learner already has a few: `TrainEval` (train/eval mode and the loop's position), `Recorder`
+Learner already has a few: `TrainEval` (train or eval mode), `Recorder`
 (losses, lrs, metrics), `ProgressBar` (bars and the epoch table), and two safety nets:
 `InterruptGuard` (a Ctrl-C waits until `opt.step()` is done) and `TerminateOnNaN`.
 """),
@@ -347,8 +347,8 @@ smooth_acc = nb.result('label_smoothing_valid_acc', learn.recorder.log['accuracy
 The first steps of training are the most fragile: Adam's running averages are still empty and
 the gradients point anywhere. A **linear warm-up** starts the lr near 0 and raises it to the
 target over the first `n` steps. The callback sets the lr in `before_batch` from
-`learn.train_iter`, this batch's index in the whole fit, which `TrainEval` (order -10) has just
-updated; it reads the target lr that `fit` set, once, in `before_fit`.
+`learn.train_iter`, this batch's index in the whole fit, which the loop keeps
+(`epoch * n_iter + iter`); it reads the target lr that `fit` set, once, in `before_fit`.
 """),
 ("code", r"""
 class LinearWarmup(Callback):
@@ -461,8 +461,8 @@ trains and does what it says", not as a ranking.
 ## 5. The built-ins are written the same way
 
 There is no private hook: the built-in callbacks use only what your callbacks can use. Here is
-`TrainEval`, which puts the model in train or eval mode and keeps `learn.train_iter` (the
-position in the fit that every schedule — and our warm-up — reads):
+`TrainEval`, which puts the model in train mode before training and in eval mode before
+validation (dropout and batch norm behave differently in the two):
 """),
 ("code", r"""
 print(inspect.getsource(TrainEval))
