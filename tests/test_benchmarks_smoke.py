@@ -169,3 +169,32 @@ def test_overhead_ab_smoke(tmp_path, capsys):
     assert set(times) == {"raw", "now"} and all(len(v) == 1 and v[0] > 0 for v in times.values())
     assert json.loads(out.read_text()) == times
     assert "now: ratio of minima" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not HARNESS.is_file(), reason=f"needs the shared benchmark harness {HARNESS}, "
+                    "found only in a checkout with ../shared beside it")
+def test_overhead_parts_smoke(capsys):
+    """Every side trains (one round on 10 batches) and gets a row; the no-op side has empty
+    methods at exactly the per-batch events the four per-batch defaults handle."""
+    from benchmarks import overhead_parts
+    from minifast import Learner
+    times = overhead_parts.main(["--rounds", "1", "--n", "640"])
+    assert list(times) == ["raw", "all", "-Recorder", "-TerminateOnNaN", "-ProgressBar",
+                           "-InterruptGuard", "TrainEval only", "no-op handlers"]
+    assert all(len(t) == 1 and t[0] > 0 for t in times.values())
+    assert capsys.readouterr().out.count("\n| ") == 1 + len(times)  # header + one row per side
+    defaults = Learner(torch.nn.Linear(1, 1), None)
+    no_ops = [overhead_parts.NoOpRecorder(), overhead_parts.NoOpNaN(),
+              overhead_parts.NoOpGuard(), overhead_parts.NoOpBar()]
+    for event in ("after_pred", "after_loss", "before_backward", "before_step", "after_step",
+                  "after_batch"):
+        handled = [cb for cb, _ in defaults.handlers[event]
+                   if isinstance(cb, tuple(overhead_parts.PER_BATCH_DEFAULTS))]
+        assert len(handled) == sum(hasattr(cb, event) for cb in no_ops), event
+
+
+def test_overhead_parts_names_a_missing_harness(tmp_path, capsys):
+    from benchmarks import overhead_parts
+    with pytest.raises(SystemExit):
+        overhead_parts.main(["--harness", str(tmp_path / "nope.py")])
+    assert "the shared harness is not at" in capsys.readouterr().err
