@@ -124,15 +124,14 @@ class Loop:
 
     def fire(self, event: str) -> None:
         """Fire `event`: call that method of every callback that has it, lowest `order` first.
-
         An error keeps its type and traceback, with a note naming the callback and event. In
         `after_fit` every callback still runs (each may have weights to put back), then the first
-        error is raised.
-        """
-        if event not in self.handlers:
+        error is raised."""
+        handlers = self.handlers.get(event)
+        if handlers is None:
             raise ValueError(f"unknown event {event!r}; the events are: {', '.join(EVENTS)}")
         first_error = None
-        for cb, method in self.handlers[event]:
+        for cb, method in handlers:
             try:
                 method()
             except CANCEL_EXCEPTIONS:
