@@ -34,20 +34,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from benchmarks.import_after_warmup import HARNESS, fastest_half_mean, load_harness  # noqa: E402
-from minifast import Callback, CancelValidException, DataBunch, Learner  # noqa: E402
-from minifast.callbacks.nan import TerminateOnNaN  # noqa: E402
-from minifast.callbacks.progress import ProgressBar  # noqa: E402
-from minifast.callbacks.recorder import Recorder  # noqa: E402
-from minifast.interrupt import InterruptGuard  # noqa: E402
+from benchmarks.instructions import DEFAULTS, SkipValid  # noqa: E402
+from minifast import Callback, DataBunch, Learner  # noqa: E402
 
-PER_BATCH_DEFAULTS = [Recorder, TerminateOnNaN, ProgressBar, InterruptGuard]
-
-
-class SkipValid(Callback):
-    """Training only, as in the harness."""
-
-    def before_validate(self):
-        raise CancelValidException()
+PER_BATCH_DEFAULTS = list(DEFAULTS.values())  # every default but TrainEval runs at every batch
 
 
 class NoOpRecorder(Callback):

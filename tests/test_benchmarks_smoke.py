@@ -179,8 +179,8 @@ def test_overhead_parts_smoke(capsys):
     from benchmarks import overhead_parts
     from minifast import Learner
     times = overhead_parts.main(["--rounds", "1", "--n", "640"])
-    assert list(times) == ["raw", "all", "-Recorder", "-TerminateOnNaN", "-ProgressBar",
-                           "-InterruptGuard", "TrainEval only", "no-op handlers"]
+    assert list(times) == ["raw", "all", "-TerminateOnNaN", "-InterruptGuard", "-Recorder",
+                           "-ProgressBar", "TrainEval only", "no-op handlers"]
     assert all(len(t) == 1 and t[0] > 0 for t in times.values())
     assert capsys.readouterr().out.count("\n| ") == 1 + len(times)  # header + one row per side
     defaults = Learner(torch.nn.Linear(1, 1), None)
